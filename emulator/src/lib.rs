@@ -1,3 +1,186 @@
-//! `ddbrep-emu`: a local DynamoDB, DynamoDB Streams and S3 on one SQLite file (issues #5 and #6).
+//! `ddbrep-emu`: a local DynamoDB and DynamoDB Streams (S3 to follow) on one SQLite file, speaking the real
+//! wire protocols so the unmodified AWS SDKs and AWS CLI work against it.
 //!
-//! Not built yet: this crate holds the place in the workspace so the layout of DESIGN.md is real.
+//! Start it in-process (tests, the simulation) with [`Emulator::builder`], then [`Emulator::serve`] on any
+//! [`Listener`], or [`Emulator::spawn_local`] on an ephemeral loopback port:
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let emu = ddbrep_emu::Emulator::builder().db(":memory:").open()?;
+//! let running = emu.spawn_local().await?;
+//! println!("endpoint: {}", running.endpoint());
+//! # Ok(()) }
+//! ```
+//!
+//! Layout: `server` (HTTP and dispatch), `dynamodb` (the DynamoDB and Streams protocol and operations),
+//! `streams` (the Streams operations), `storage` (SQLite: schema, writer, items, streams), `clock` (injected
+//! time and randomness).
+
+pub mod clock;
+pub mod dynamodb;
+pub mod server;
+pub mod storage;
+pub mod streams;
+pub mod time_fmt;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clock::{Clock, Rng, SystemClock};
+pub use server::Listener;
+use storage::streams::ShardPolicy;
+use storage::{Durability, Storage, StorageError};
+
+/// Configures and opens an emulator.
+pub struct EmulatorBuilder {
+    db: PathBuf,
+    region: String,
+    clock: Arc<dyn Clock>,
+    seed: Option<u64>,
+    durability: Durability,
+    shard_policy: ShardPolicy,
+    create_delay_ms: u64,
+}
+
+impl EmulatorBuilder {
+    /// The database file; `:memory:` (the builder's default) for a throwaway one.
+    pub fn db(mut self, path: impl Into<PathBuf>) -> Self {
+        self.db = path.into();
+        self
+    }
+
+    /// The region in ARNs and stream records (default `us-east-1`).
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = region.into();
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// A fixed seed for every random choice (default: from the OS).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// How durable an acknowledged write is (default: survives a process crash).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// When stream shards roll over.
+    pub fn shard_policy(mut self, policy: ShardPolicy) -> Self {
+        self.shard_policy = policy;
+        self
+    }
+
+    /// How long new tables stay CREATING (default 0).
+    pub fn create_delay_ms(mut self, ms: u64) -> Self {
+        self.create_delay_ms = ms;
+        self
+    }
+
+    /// Opens the database (creating and migrating it if needed).
+    pub fn open(self) -> Result<Emulator, StorageError> {
+        let rng = Arc::new(match self.seed {
+            Some(seed) => Rng::seeded(seed),
+            None => Rng::from_entropy(),
+        });
+        let storage = Arc::new(Storage::open(&self.db, self.durability, rng.next_u64())?);
+        let config = dynamodb::Config {
+            region: self.region,
+            shard_policy: self.shard_policy,
+            create_delay_ms: self.create_delay_ms,
+        };
+        let service = Arc::new(dynamodb::Service::new(storage, self.clock, rng, config));
+        Ok(Emulator { service })
+    }
+}
+
+/// An opened emulator, ready to serve.
+#[derive(Clone)]
+pub struct Emulator {
+    service: Arc<dynamodb::Service>,
+}
+
+impl Emulator {
+    /// A builder with the defaults: a throwaway database, `us-east-1`, the system clock.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder {
+            db: PathBuf::from(":memory:"),
+            region: "us-east-1".into(),
+            clock: Arc::new(SystemClock),
+            seed: None,
+            durability: Durability::default(),
+            shard_policy: ShardPolicy::default(),
+            create_delay_ms: 0,
+        }
+    }
+
+    /// Serves `listener` until `shutdown` completes; requests in flight finish first.
+    pub async fn serve<L: Listener>(&self, listener: L, shutdown: impl std::future::Future<Output = ()>) {
+        server::serve(Arc::clone(&self.service), listener, shutdown).await;
+    }
+
+    /// Serves on an ephemeral loopback port in a background task, until the returned handle is dropped.
+    pub async fn spawn_local(&self) -> std::io::Result<Running> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let emu = self.clone();
+        let task = tokio::spawn(async move {
+            emu.serve(listener, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        Ok(Running {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+}
+
+/// An emulator serving in the background; dropping it stops the server.
+pub struct Running {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets requests in flight finish, and waits.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,6 +1,95 @@
-//! The `ddbrep-emu` binary. The server is not built yet (issue #5); until then it says so and exits non-zero.
+//! The `ddbrep-emu` binary: a local DynamoDB + DynamoDB Streams on one SQLite file.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("ddbrep-emu: the emulator is not built yet (see issue #5); this binary is a placeholder");
-    std::process::ExitCode::from(2)
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::Parser;
+use ddbrep_emu::storage::Durability;
+use ddbrep_emu::Emulator;
+
+/// A local DynamoDB and DynamoDB Streams on one SQLite file, for the unmodified AWS SDKs and CLI.
+///
+/// Example:
+///   ddbrep-emu --db ./dev.sqlite
+///   aws --endpoint-url http://localhost:8000 dynamodb list-tables
+#[derive(Parser, Debug)]
+#[command(name = "ddbrep-emu", version, verbatim_doc_comment)]
+struct Args {
+    /// Address to listen on. Loopback by default; give another address to serve the network.
+    #[arg(long, default_value = "127.0.0.1:8000", env = "DDBREP_EMU_LISTEN")]
+    listen: SocketAddr,
+    /// The database file (created if missing); `:memory:` for a throwaway one.
+    #[arg(long, default_value = "./ddbrep-emu.sqlite", env = "DDBREP_EMU_DB")]
+    db: PathBuf,
+    /// The region in ARNs and stream records.
+    #[arg(long, default_value = "us-east-1", env = "DDBREP_EMU_REGION")]
+    region: String,
+    /// Log filter (tracing's EnvFilter syntax), e.g. `info`, `debug`, `ddbrep_emu=trace`.
+    #[arg(long, default_value = "info", env = "DDBREP_EMU_LOG")]
+    log: String,
+    /// Make every acknowledged write survive power loss (fsync per commit), not only a process crash.
+    #[arg(long)]
+    fsync: bool,
+    /// A fixed seed for ids and iterators (default: random).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?)
+        .with_writer(std::io::stderr)
+        .init();
+    let mut builder = Emulator::builder()
+        .db(&args.db)
+        .region(&args.region)
+        .durability(if args.fsync {
+            Durability::Power
+        } else {
+            Durability::Process
+        });
+    if let Some(seed) = args.seed {
+        builder = builder.seed(seed);
+    }
+    let emu = builder
+        .open()
+        .with_context(|| format!("cannot open the database {}", args.db.display()))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "ddbrep-emu listening on http://{addr} (database {})",
+        args.db.display()
+    );
+    tracing::info!(ready_ms = started.elapsed().as_secs_f64() * 1000.0, "ready");
+    emu.serve(listener, shutdown_signal()).await;
+    tracing::info!("stopped; every acknowledged write is committed");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
 }
