@@ -18,6 +18,7 @@
 
 pub mod clock;
 pub mod dynamodb;
+pub mod maintenance;
 pub mod server;
 pub mod storage;
 pub mod streams;
@@ -31,6 +32,9 @@ use clock::{Clock, Rng, SystemClock};
 pub use server::Listener;
 use storage::streams::ShardPolicy;
 use storage::{Durability, Storage, StorageError};
+
+/// How often the server trims stream records and expires TTL items.
+pub const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Configures and opens an emulator.
 pub struct EmulatorBuilder {
@@ -123,9 +127,27 @@ impl Emulator {
         }
     }
 
-    /// Serves `listener` until `shutdown` completes; requests in flight finish first.
+    /// Serves `listener` until `shutdown` completes; requests in flight finish first. Runs the maintenance
+    /// sweep (stream retention, time to live) every [`SWEEP_INTERVAL`] meanwhile.
     pub async fn serve<L: Listener>(&self, listener: L, shutdown: impl std::future::Future<Output = ()>) {
+        let service = Arc::clone(&self.service);
+        let sweeper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = maintenance::sweep(&service, service.clock.now()).await {
+                    tracing::warn!(error = %e, "maintenance sweep failed");
+                }
+            }
+        });
         server::serve(Arc::clone(&self.service), listener, shutdown).await;
+        sweeper.abort();
+    }
+
+    /// Runs one maintenance sweep now (the server runs them on its own every [`SWEEP_INTERVAL`]).
+    pub async fn sweep(&self) -> Result<maintenance::SweepReport, StorageError> {
+        maintenance::sweep(&self.service, self.service.clock.now()).await
     }
 
     /// Serves on an ephemeral loopback port in a background task, until the returned handle is dropped.

@@ -18,7 +18,7 @@ pub fn stream_label(t: Millis) -> String {
 
 /// Epoch seconds with milliseconds, as a JSON number (DynamoDB's timestamps on the JSON wire).
 pub fn epoch_seconds(t: Millis) -> serde_json::Value {
-    let text = if t.0 % 1000 == 0 {
+    let text = if t.0.is_multiple_of(1000) {
         format!("{}", t.0 / 1000)
     } else {
         format!("{}.{:03}", t.0 / 1000, t.0 % 1000)

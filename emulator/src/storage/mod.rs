@@ -108,8 +108,13 @@ impl Storage {
     /// writer. `:memory:` means a throwaway database in a temporary file, deleted when dropped.
     pub fn open(path: &Path, durability: Durability, seed: u64) -> Result<Storage, StorageError> {
         let (path, temporary) = if path.as_os_str() == ":memory:" {
-            let name = format!("ddbrep-emu-{}-{seed:016x}.sqlite", std::process::id());
-            (std::env::temp_dir().join(name), true)
+            // Unique within this process (a counter) and across processes (the pid).
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("ddbrep-emu-{}-{n}-{seed:016x}.sqlite", std::process::id());
+            let path = std::env::temp_dir().join(name);
+            remove_database_files(&path);
+            (path, true)
         } else {
             (path.to_path_buf(), false)
         };
@@ -210,12 +215,17 @@ impl Drop for Storage {
         }
         lock(&self.readers).clear();
         if self.temporary {
-            for suffix in ["", "-wal", "-shm"] {
-                let mut p = self.path.clone().into_os_string();
-                p.push(suffix);
-                let _ = std::fs::remove_file(p);
-            }
+            remove_database_files(&self.path);
         }
+    }
+}
+
+/// Deletes a database file and its WAL and shared-memory files, if present.
+fn remove_database_files(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
     }
 }
 

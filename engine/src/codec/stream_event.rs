@@ -239,7 +239,7 @@ impl EpochTime {
 impl Serialize for EpochTime {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let ms = (self.0).0;
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             serializer.serialize_u64(ms / 1000)
         } else {
             let text = format!("{}.{:03}", ms / 1000, ms % 1000);
