@@ -2,6 +2,7 @@
 //!
 //! - [`model`]: the exact DynamoDB data model (ten types, exact numbers, items, keys, sizes, schemas).
 //! - [`codec`]: DynamoDB-JSON, plain JSON and stream events, to and from the model.
+//! - [`expr`]: the DynamoDB expression language (conditions, updates, projections, key conditions).
 //! - [`backup_key`]: the incremental-backup object key, byte-compatible with the original tool.
 //! - [`time`]: `Millis`, the only notion of time here; it is always passed in.
 //!
@@ -27,6 +28,7 @@
 
 pub mod backup_key;
 pub mod codec;
+pub mod expr;
 pub mod model;
 pub mod time;
 

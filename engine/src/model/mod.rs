@@ -4,6 +4,7 @@
 //! Everything here follows DynamoDB's documented rules; where a choice was ours (normalised number text,
 //! attribute order, the exact item-size formula for numbers) DESIGN.md says what and why.
 
+mod arith;
 mod error;
 mod item;
 mod key;

@@ -175,6 +175,33 @@ impl Number {
         })
     }
 
+    /// Builds a number from ASCII digits `d₁d₂…` (leading and trailing zeros allowed) and the exponent of
+    /// the first digit: the value is `d₁.d₂… × 10^exponent`. Refuses more than 38 significant digits and
+    /// magnitudes out of range, as [`Number::parse`] does. For exact arithmetic in this crate.
+    pub(crate) fn from_digits(negative: bool, digits: &[u8], exponent: i64) -> Result<Number, NumberError> {
+        let leading = digits.iter().take_while(|&&d| d == b'0').count();
+        let rest = digits.get(leading..).unwrap_or(&[]);
+        if rest.is_empty() {
+            return Ok(Number::zero());
+        }
+        let trailing = rest.iter().rev().take_while(|&&d| d == b'0').count();
+        let significant = rest.get(..rest.len() - trailing).unwrap_or(&[]);
+        let exponent = exponent.saturating_sub(i64::try_from(leading).unwrap_or(i64::MAX / 4));
+        // A magnitude out of range is reported as such even when it also has too many digits.
+        if exponent > i64::from(MAX_EXPONENT) {
+            return Err(NumberError::Overflow);
+        }
+        if exponent < i64::from(MIN_EXPONENT) {
+            return Err(NumberError::Underflow);
+        }
+        if significant.len() > MAX_SIGNIFICANT_DIGITS {
+            return Err(NumberError::TooManyDigits {
+                digits: significant.len(),
+            });
+        }
+        Number::from_parts(negative, significant.into(), exponent)
+    }
+
     /// Whether this is zero.
     pub fn is_zero(&self) -> bool {
         self.digits.is_empty()
