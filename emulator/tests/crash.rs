@@ -7,7 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_dynamodb::types::{AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
 
 /// Starts the binary on an ephemeral port; returns the process and its endpoint.
 fn spawn(db: &std::path::Path) -> (Child, String) {
@@ -19,8 +21,14 @@ fn spawn(db: &std::path::Path) -> (Child, String) {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let endpoint = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let endpoint = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
     (child, endpoint)
 }
 
@@ -46,8 +54,20 @@ async fn sigkill_mid_load_loses_no_acknowledged_write() {
     ddb.create_table()
         .table_name("durable")
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(AttributeDefinition::builder().attribute_name("id").attribute_type(ScalarAttributeType::S).build().unwrap())
-        .key_schema(KeySchemaElement::builder().attribute_name("id").key_type(KeyType::Hash).build().unwrap())
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -62,7 +82,12 @@ async fn sigkill_mid_load_loses_no_acknowledged_write() {
         writers.push(tokio::spawn(async move {
             for i in 0.. {
                 let id = format!("w{w}-{i}");
-                let put = ddb.put_item().table_name("durable").item("id", AttributeValue::S(id.clone())).send().await;
+                let put = ddb
+                    .put_item()
+                    .table_name("durable")
+                    .item("id", AttributeValue::S(id.clone()))
+                    .send()
+                    .await;
                 if put.is_err() {
                     return; // the server is gone
                 }
@@ -89,7 +114,13 @@ async fn sigkill_mid_load_loses_no_acknowledged_write() {
     let mut present = std::collections::HashSet::new();
     let mut start = None;
     loop {
-        let page = ddb.scan().table_name("durable").set_exclusive_start_key(start).send().await.unwrap();
+        let page = ddb
+            .scan()
+            .table_name("durable")
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
         for item in page.items() {
             present.insert(item["id"].as_s().unwrap().clone());
         }
@@ -99,7 +130,12 @@ async fn sigkill_mid_load_loses_no_acknowledged_write() {
         }
     }
     let lost: Vec<_> = acked.iter().filter(|id| !present.contains(*id)).collect();
-    assert!(lost.is_empty(), "{} acknowledged writes lost, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);

@@ -9,7 +9,12 @@ use std::io::Write as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Sends one HTTP/1.1 request and returns (status, headers, body).
-async fn raw(addr: std::net::SocketAddr, target: Option<&str>, extra_headers: &[(&str, &str)], body: &[u8]) -> (u16, String, Vec<u8>) {
+async fn raw(
+    addr: std::net::SocketAddr,
+    target: Option<&str>,
+    extra_headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut head = format!("POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
     if let Some(target) = target {
@@ -36,7 +41,8 @@ fn json(body: &[u8]) -> serde_json::Value {
 #[tokio::test]
 async fn responses_carry_crc32_and_request_id() {
     let t = common::start().await;
-    let (status, headers, body) = raw(t.running.addr(), Some("DynamoDB_20120810.ListTables"), &[], b"{}").await;
+    let (status, headers, body) =
+        raw(t.running.addr(), Some("DynamoDB_20120810.ListTables"), &[], b"{}").await;
     assert_eq!(status, 200);
     let lower = headers.to_ascii_lowercase();
     let crc_line = lower.lines().find(|l| l.starts_with("x-amz-crc32:")).unwrap();
@@ -52,19 +58,43 @@ async fn bad_requests_get_awss_error_shapes() {
     let addr = t.running.addr();
     let (status, _, body) = raw(addr, Some("DynamoDB_20120810.ListTables"), &[], b"{not json").await;
     assert_eq!(status, 400);
-    assert_eq!(json(&body)["__type"], "com.amazon.coral.service#SerializationException");
+    assert_eq!(
+        json(&body)["__type"],
+        "com.amazon.coral.service#SerializationException"
+    );
 
     let (status, _, body) = raw(addr, Some("DynamoDB_20120810.Frobnicate"), &[], b"{}").await;
     assert_eq!(status, 400);
-    assert_eq!(json(&body)["__type"], "com.amazon.coral.service#UnknownOperationException");
+    assert_eq!(
+        json(&body)["__type"],
+        "com.amazon.coral.service#UnknownOperationException"
+    );
 
-    let (status, _, body) = raw(addr, Some("DynamoDB_20120810.PutItem"), &[], br#"{"TableName":"nope","Item":{"id":{"S":"a"}}}"#).await;
+    let (status, _, body) = raw(
+        addr,
+        Some("DynamoDB_20120810.PutItem"),
+        &[],
+        br#"{"TableName":"nope","Item":{"id":{"S":"a"}}}"#,
+    )
+    .await;
     assert_eq!(status, 400);
-    assert_eq!(json(&body)["__type"], "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException");
+    assert_eq!(
+        json(&body)["__type"],
+        "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException"
+    );
 
-    let (status, _, body) = raw(addr, Some("DynamoDB_20120810.CreateTable"), &[], br#"{"TableName":5}"#).await;
+    let (status, _, body) = raw(
+        addr,
+        Some("DynamoDB_20120810.CreateTable"),
+        &[],
+        br#"{"TableName":5}"#,
+    )
+    .await;
     assert_eq!(status, 400);
-    assert_eq!(json(&body)["__type"], "com.amazon.coral.service#SerializationException");
+    assert_eq!(
+        json(&body)["__type"],
+        "com.amazon.coral.service#SerializationException"
+    );
 
     let huge = vec![b' '; ddbrep_emu::server::MAX_BODY_BYTES + 1];
     let (status, _, _) = raw(addr, Some("DynamoDB_20120810.ListTables"), &[], &huge).await;
@@ -77,13 +107,26 @@ async fn gzip_request_bodies_are_accepted() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(br#"{"Limit": 5}"#).unwrap();
     let body = gz.finish().unwrap();
-    let (status, _, out) =
-        raw(t.running.addr(), Some("DynamoDB_20120810.ListTables"), &[("Content-Encoding", "gzip")], &body).await;
+    let (status, _, out) = raw(
+        t.running.addr(),
+        Some("DynamoDB_20120810.ListTables"),
+        &[("Content-Encoding", "gzip")],
+        &body,
+    )
+    .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
-    let (status, _, out) =
-        raw(t.running.addr(), Some("DynamoDB_20120810.ListTables"), &[("Content-Encoding", "gzip")], b"not gzip").await;
+    let (status, _, out) = raw(
+        t.running.addr(),
+        Some("DynamoDB_20120810.ListTables"),
+        &[("Content-Encoding", "gzip")],
+        b"not gzip",
+    )
+    .await;
     assert_eq!(status, 400);
-    assert_eq!(json(&out)["__type"], "com.amazon.coral.service#SerializationException");
+    assert_eq!(
+        json(&out)["__type"],
+        "com.amazon.coral.service#SerializationException"
+    );
 }
 
 #[tokio::test]
@@ -91,7 +134,16 @@ async fn the_account_in_arns_comes_from_the_access_key() {
     let t = common::start().await;
     let create = br#"{"TableName":"acct","BillingMode":"PAY_PER_REQUEST","AttributeDefinitions":[{"AttributeName":"id","AttributeType":"S"}],"KeySchema":[{"AttributeName":"id","KeyType":"HASH"}]}"#;
     let auth = "AWS4-HMAC-SHA256 Credential=123456789012/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00";
-    let (status, _, body) = raw(t.running.addr(), Some("DynamoDB_20120810.CreateTable"), &[("Authorization", auth)], create).await;
+    let (status, _, body) = raw(
+        t.running.addr(),
+        Some("DynamoDB_20120810.CreateTable"),
+        &[("Authorization", auth)],
+        create,
+    )
+    .await;
     assert_eq!(status, 200);
-    assert_eq!(json(&body)["TableDescription"]["TableArn"], "arn:aws:dynamodb:us-east-1:123456789012:table/acct");
+    assert_eq!(
+        json(&body)["TableDescription"]["TableArn"],
+        "arn:aws:dynamodb:us-east-1:123456789012:table/acct"
+    );
 }

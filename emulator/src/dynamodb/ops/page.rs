@@ -153,7 +153,7 @@ impl<'a> Page<'a> {
         }
         self.last = Some(self.last_key(&item));
         if let Some(filter) = self.filter {
-            if !filter.evaluate(Some(&item))? {
+            if !filter.evaluate(Some(&item)) {
                 return Ok(());
             }
         }

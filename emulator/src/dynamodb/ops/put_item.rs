@@ -64,7 +64,7 @@ pub async fn run(svc: &Service, req: &Request, body: &[u8]) -> Result<Vec<u8>, D
             let cols = KeyColumns::of(&key);
             let old = records::current(ctx.conn, &write_table, &cols).map_err(DdbError::internal)?;
             if let Some(condition) = &condition {
-                if !condition.evaluate(old.as_ref().map(|(_, item)| item))? {
+                if !condition.evaluate(old.as_ref().map(|(_, item)| item)) {
                     return Err(DdbError::condition_failed(
                         old.map(|(_, item)| item).filter(|_| old_on_failure),
                     ));

@@ -81,7 +81,7 @@ pub fn run(svc: &Service, _req: &Request, body: &[u8]) -> Result<Vec<u8>, DdbErr
 
     let pk = encode(&key_condition.partition);
     let h = partition_hash(&pk);
-    let range = sort_range(key_condition.sort.as_ref());
+    let range = sort_range(key_condition.sort.as_ref().map(|s| &s.condition));
     let mut page = Page::new(&table, index, limit, filter.as_ref(), projection.as_ref(), select);
     match index {
         None => {

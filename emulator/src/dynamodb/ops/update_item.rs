@@ -8,7 +8,7 @@ use serde_json::{json, Value as Json};
 
 use super::{return_old_on_failure, table, ReturnValues};
 use crate::dynamodb::error::DdbError;
-use crate::dynamodb::expressions::Exprs;
+use crate::dynamodb::expressions::{self, Exprs};
 use crate::dynamodb::records::{self, Actor, ChangeEnv};
 use crate::dynamodb::{wire, Request, Service};
 use crate::storage::keys::KeyColumns;
@@ -62,24 +62,25 @@ pub async fn run(svc: &Service, req: &Request, body: &[u8]) -> Result<Vec<u8>, D
     let policy = svc.config.shard_policy;
     let now = req.now;
     let write_table = table.clone();
-    let (old, new, touched) = svc
+    let (old, new, update) = svc
         .storage
         .write(move |ctx| {
             let cols = KeyColumns::of(&key);
             let old = records::current(ctx.conn, &write_table, &cols).map_err(DdbError::internal)?;
             let old_item = old.as_ref().map(|(_, item)| item);
             if let Some(condition) = &condition {
-                if !condition.evaluate(old_item)? {
+                if !condition.evaluate(old_item) {
                     return Err(DdbError::condition_failed(
                         old_item.cloned().filter(|_| old_on_failure),
                     ));
                 }
             }
             let mut new: Item = old_item.cloned().unwrap_or_else(|| key_item.clone());
-            let touched = match &update {
-                Some(update) => update.apply(&mut new, &write_table.key)?,
-                None => Vec::new(),
-            };
+            if let Some(update) = &update {
+                update
+                    .apply(&mut new, &write_table.key)
+                    .map_err(expressions::error)?;
+            }
             new.validate().map_err(|e| match e.kind {
                 ModelErrorKind::TooLarge { .. } => {
                     DdbError::validation("Item size to update has exceeded the maximum allowed size")
@@ -102,16 +103,17 @@ pub async fn run(svc: &Service, req: &Request, body: &[u8]) -> Result<Vec<u8>, D
                 Actor::User,
             )
             .map_err(DdbError::internal)?;
-            Ok((old.map(|(_, item)| item), new, touched))
+            Ok((old.map(|(_, item)| item), new, update))
         })
         .await
         .map_err(DdbError::internal)??;
 
+    // UPDATED_OLD / UPDATED_NEW: the attributes the update expression names, before or after.
     let pick = |item: &Item| -> Item {
-        touched
-            .iter()
-            .filter_map(|name| item.get(name).map(|v| (name.clone(), v.clone())))
-            .collect()
+        match &update {
+            Some(update) => update.updated_projection().apply(item),
+            None => Item::new(),
+        }
     };
     let attributes = match returns {
         ReturnValues::None => None,
