@@ -88,9 +88,30 @@ async fn handle(dynamodb: Arc<Service>, req: Request<Incoming>) -> Result<Respon
         .get(http::header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let accepts_gzip = req
+        .headers()
+        .get_all(http::header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            coding
+                .split(';')
+                .next()
+                .is_some_and(|c| c.trim().eq_ignore_ascii_case("gzip"))
+        });
     let (status, body) = match read_body(req.into_body(), gzip).await {
         Ok(body) => dynamodb.handle(&target, account, &body).await,
         Err(e) => (e.code.status(), dynamodb::error_body(&e)),
+    };
+    // DynamoDB gzips large responses for clients that accept it, and its CRC32 covers the bytes sent.
+    let (body, compressed) = if accepts_gzip && body.len() >= GZIP_RESPONSE_THRESHOLD {
+        match gzip_bytes(&body) {
+            Some(packed) => (packed, true),
+            None => (body, false),
+        }
+    } else {
+        (body, false)
     };
     let crc = crc32fast::hash(&body);
     let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -104,7 +125,22 @@ async fn handle(dynamodb: Arc<Service>, req: Request<Incoming>) -> Result<Respon
         headers.insert("x-amzn-requestid", v);
     }
     headers.insert("x-amz-crc32", HeaderValue::from(crc));
+    if compressed {
+        headers.insert(http::header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     Ok(response)
+}
+
+/// Responses at least this large are gzip'd for clients that send `Accept-Encoding: gzip`. AWS compresses
+/// "above a certain threshold" it does not document; smaller bodies gain nothing from compression.
+pub const GZIP_RESPONSE_THRESHOLD: usize = 1024;
+
+fn gzip_bytes(body: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder =
+        flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+    encoder.write_all(body).ok()?;
+    encoder.finish().ok()
 }
 
 async fn read_body(body: Incoming, gzip: bool) -> Result<Bytes, DdbError> {

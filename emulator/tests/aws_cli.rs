@@ -97,6 +97,17 @@ async fn the_aws_cli_creates_writes_scans_and_reads_the_stream() {
         let scan = aws(&endpoint, &["dynamodb", "scan", "--table-name", "cli-table"]);
         assert_eq!(scan["Count"], 3);
         assert_eq!(scan["Items"][0]["big"]["N"], "12345678901234567890123456789012345678");
+        let query = aws(
+            &endpoint,
+            &[
+                "dynamodb", "query", "--table-name", "cli-table",
+                "--key-condition-expression", "pk = :p AND sk >= :min",
+                "--expression-attribute-values", r#"{":p":{"S":"p"},":min":{"N":"2"}}"#,
+                "--scan-index-forward",
+            ],
+        );
+        assert_eq!(query["Count"], 2);
+        assert_eq!(query["Items"][0]["sk"]["N"], "2");
         let tables = aws(&endpoint, &["dynamodb", "list-tables"]);
         assert_eq!(tables["TableNames"], serde_json::json!(["cli-table"]));
 

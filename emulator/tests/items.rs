@@ -480,3 +480,58 @@ async fn segments_partition_the_table() {
         .unwrap_err();
     assert_eq!(error_of(&e).0, "ValidationException");
 }
+
+#[tokio::test]
+async fn batch_get_leaves_what_passes_16_mb_in_unprocessed_keys() {
+    let t = start().await;
+    create_table(&t.ddb, "large", ("id", ScalarAttributeType::S), None).await;
+    let blob = AttributeValue::B(Blob::new(vec![9u8; 390 * 1024]));
+    for i in 0..60 {
+        t.ddb
+            .put_item()
+            .table_name("large")
+            .item("id", s(&format!("k{i:02}")))
+            .item("b", blob.clone())
+            .send()
+            .await
+            .unwrap();
+    }
+    let keys = |ids: Vec<String>| {
+        KeysAndAttributes::builder()
+            .set_keys(Some(
+                ids.into_iter()
+                    .map(|id| HashMap::from([("id".to_owned(), s(&id))]))
+                    .collect(),
+            ))
+            .build()
+            .unwrap()
+    };
+    let mut wanted: Vec<String> = (0..60).map(|i| format!("k{i:02}")).collect();
+    let mut got = BTreeSet::new();
+    let mut rounds = 0;
+    while !wanted.is_empty() {
+        rounds += 1;
+        let out = t
+            .ddb
+            .batch_get_item()
+            .request_items("large", keys(wanted.clone()))
+            .send()
+            .await
+            .unwrap();
+        for item in &out.responses().unwrap()["large"] {
+            got.insert(item["id"].as_s().unwrap().clone());
+        }
+        wanted = out
+            .unprocessed_keys()
+            .and_then(|u| u.get("large"))
+            .map(|k| {
+                k.keys()
+                    .iter()
+                    .map(|key| key["id"].as_s().unwrap().clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
+    assert!(rounds >= 2, "60 items of 390 KB do not fit one 16 MB answer");
+    assert_eq!(got.len(), 60);
+}

@@ -147,3 +147,41 @@ async fn the_account_in_arns_comes_from_the_access_key() {
         "arn:aws:dynamodb:us-east-1:123456789012:table/acct"
     );
 }
+
+#[tokio::test]
+async fn large_responses_are_gzipped_for_clients_that_accept_it() {
+    let t = common::start().await;
+    for i in 0..40 {
+        common::create_table(
+            &t.ddb,
+            &format!("a-rather-long-table-name-{i:03}"),
+            ("id", aws_sdk_dynamodb::types::ScalarAttributeType::S),
+            None,
+        )
+        .await;
+    }
+    let (status, headers, body) = raw(
+        t.running.addr(),
+        Some("DynamoDB_20120810.ListTables"),
+        &[("Accept-Encoding", "gzip, deflate")],
+        b"{}",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let lower = headers.to_ascii_lowercase();
+    assert!(lower.contains("content-encoding: gzip"), "{headers}");
+    let crc_line = lower.lines().find(|l| l.starts_with("x-amz-crc32:")).unwrap();
+    let crc: u32 = crc_line.split(':').nth(1).unwrap().trim().parse().unwrap();
+    assert_eq!(
+        crc,
+        crc32fast::hash(&body),
+        "the CRC covers the compressed bytes, as DynamoDB's does"
+    );
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain).unwrap();
+    assert_eq!(json(&plain)["TableNames"].as_array().unwrap().len(), 40);
+
+    let (_, headers, body) = raw(t.running.addr(), Some("DynamoDB_20120810.ListTables"), &[], b"{}").await;
+    assert!(!headers.to_ascii_lowercase().contains("content-encoding"));
+    assert_eq!(json(&body)["TableNames"].as_array().unwrap().len(), 40);
+}
