@@ -126,7 +126,7 @@ impl Storage {
             (Durability::Power, false) => "FULL",
         };
         conn.pragma_update(None, "synchronous", sync)?;
-        conn.pragma_update(None, "cache_size", -65536)?;
+        conn.pragma_update(None, "cache_size", -8192)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         schema::migrate(&mut conn)?;
         let catalog = Arc::new(RwLock::new(load_catalog(&conn)?));
