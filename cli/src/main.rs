@@ -1,6 +1,39 @@
-//! The `ddbrep` binary. The tools are not built yet (issue #7); until then it says so and exits non-zero.
+//! The `ddbrep` binary: parses the command line (also when invoked through a link named after an original
+//! command, e.g. `diff-tables`), runs the command, and maps its error to an exit code.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("ddbrep: the tools are not built yet (see issue #7); this binary is a placeholder");
-    std::process::ExitCode::from(2)
+use std::process::ExitCode;
+
+use clap::Parser;
+use ddbrep::commands::{self, Cli, ORIGINAL_COMMANDS};
+
+fn main() -> ExitCode {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Invoked as `diff-tables` (a link): run as `ddbrep diff-tables`.
+    let invoked = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .map(str::to_owned);
+    if let Some(name) = invoked.filter(|n| ORIGINAL_COMMANDS.contains(&n.as_str())) {
+        args.insert(1, name.into());
+        args[0] = "ddbrep".into();
+    }
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(e.kind.exit_code())
+        }
+    }
 }

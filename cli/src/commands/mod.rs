@@ -1,0 +1,252 @@
+//! The commands: one enum, one `match`. Each tool keeps the original's arguments and options; links named
+//! after an original command (`diff-tables -> ddbrep`) run that command (see `main.rs`).
+
+pub mod install_links;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::CliError;
+use crate::location::{S3Location, TableLocation};
+
+/// The original tool's command names, each of which `ddbrep` answers to when invoked through a link.
+pub const ORIGINAL_COMMANDS: [&str; 9] = [
+    "diff-record",
+    "diff-tables",
+    "replicate-record",
+    "backup-table",
+    "incremental-backfill",
+    "incremental-snapshot",
+    "incremental-diff-record",
+    "incremental-backup-record",
+    "incremental-record-history",
+];
+
+/// Keeps DynamoDB tables redundant and recoverable: replica checks and repair, dumps, incremental backups
+/// with history, on AWS or on a local endpoint.
+///
+/// Exit codes: 0 success; 1 differences found (with --exit-code); 2 usage error; 3 the work failed (missing
+/// table or bucket, a write that could not be made); 255 a bug.
+#[derive(Parser, Debug)]
+#[command(name = "ddbrep", version)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every tool takes.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Send every request to this endpoint (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_S3).
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
+    /// One JSON object per event on stdout, and a final summary, instead of log lines.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The tools.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Compare one item in two tables.
+    ///
+    /// Example: ddbrep diff-record us-east-1/primary eu-west-1/replica '{"id":"abc"}'
+    DiffRecord(RecordArgs),
+    /// Compare two whole tables, optionally repairing the replica.
+    ///
+    /// Example: ddbrep diff-tables us-east-1/primary eu-west-2/replica --repair --segment 0 --segments 10
+    DiffTables(DiffTablesArgs),
+    /// Copy one item's current state from the primary to the replica.
+    ///
+    /// Example: ddbrep replicate-record us-east-1/primary eu-west-1/replica '{"id":"abc"}'
+    ReplicateRecord(RecordArgs),
+    /// Dump a table (or one segment) as gzip'd line-delimited DynamoDB-JSON to S3.
+    ///
+    /// Example: ddbrep backup-table us-east-1/primary s3://my-bucket/some-prefix --jobid my-job-id
+    BackupTable(BackupTableArgs),
+    /// Write every item of a table as its own object into an incremental backup folder.
+    ///
+    /// Example: ddbrep incremental-backfill us-east-1/primary s3://dynamodb-backups/incremental
+    IncrementalBackfill(TableS3Args),
+    /// Aggregate an incremental backup folder into one gzip'd line-delimited snapshot object.
+    ///
+    /// Example: ddbrep incremental-snapshot s3://dynamodb-backups/incremental/primary s3://dynamodb-backups/snapshots/primary
+    IncrementalSnapshot(SnapshotArgs),
+    /// Compare one item with its incremental backup.
+    ///
+    /// Example: ddbrep incremental-diff-record us-east-1/primary s3://dynamodb-backups/incremental '{"id":"abc"}'
+    IncrementalDiffRecord(TableS3KeyArgs),
+    /// Back up one item's current state into an incremental backup folder.
+    ///
+    /// Example: ddbrep incremental-backup-record us-east-1/primary s3://dynamodb-backups/incremental '{"id":"abc"}'
+    IncrementalBackupRecord(TableS3KeyArgs),
+    /// Print every backed-up version of one item, newest first.
+    ///
+    /// Example: ddbrep incremental-record-history us-east-1/primary s3://dynamodb-backups/incremental '{"id":"abc"}'
+    IncrementalRecordHistory(TableS3KeyArgs),
+    /// Make links named after the original's commands (diff-tables, backup-table, …) pointing at ddbrep.
+    ///
+    /// Example: ddbrep install-links ~/.local/bin
+    InstallLinks(install_links::InstallLinksArgs),
+}
+
+/// Two tables and a key.
+#[derive(Args, Debug)]
+pub struct RecordArgs {
+    /// The primary table: region/table, host:port/table or local/table.
+    pub primary: TableLocation,
+    /// The replica table.
+    pub replica: TableLocation,
+    /// The item's key, as plain JSON ({"id":"abc"}) or DynamoDB-JSON ({"id":{"S":"abc"}}).
+    pub key: String,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// diff-tables.
+#[derive(Args, Debug)]
+pub struct DiffTablesArgs {
+    /// The primary table: region/table, host:port/table or local/table.
+    pub primary: TableLocation,
+    /// The replica table.
+    pub replica: TableLocation,
+    /// Fix discrepancies in the replica table.
+    #[arg(long)]
+    pub repair: bool,
+    /// Only scan the primary and write to the replica (with --repair).
+    #[arg(long)]
+    pub backfill: bool,
+    /// Segment identifier (0-based), for fanning out across machines.
+    #[arg(long, requires = "segments")]
+    pub segment: Option<u32>,
+    /// Total number of segments.
+    #[arg(long, requires = "segment")]
+    pub segments: Option<u32>,
+    /// Scan this many segments in parallel in this process.
+    #[arg(long, default_value_t = 1)]
+    pub parallel: u32,
+    /// Leave this attribute out of the comparison (repeatable), e.g. Global Tables' aws:rep:updatetime.
+    #[arg(long = "ignore")]
+    pub ignore: Vec<String>,
+    /// Read and write at most this many items per second.
+    #[arg(long)]
+    pub max_rate: Option<u32>,
+    /// Exit 1 when discrepancies were found.
+    #[arg(long)]
+    pub exit_code: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// backup-table.
+#[derive(Args, Debug)]
+pub struct BackupTableArgs {
+    /// The table: region/table, host:port/table or local/table.
+    pub table: TableLocation,
+    /// Where to write: s3://bucket/prefix (the dump goes to prefix/jobid/segment).
+    pub s3url: S3Location,
+    /// The job id (default: 16 random hex characters).
+    #[arg(long)]
+    pub jobid: Option<String>,
+    /// Segment identifier (0-based).
+    #[arg(long, requires = "segments")]
+    pub segment: Option<u32>,
+    /// Total number of segments.
+    #[arg(long, requires = "segment")]
+    pub segments: Option<u32>,
+    /// CloudWatch metric namespace; the dimension TableName is the table's name.
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// Read at most this many items per second.
+    #[arg(long)]
+    pub max_rate: Option<u32>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// A table and an S3 folder.
+#[derive(Args, Debug)]
+pub struct TableS3Args {
+    /// The table: region/table, host:port/table or local/table.
+    pub table: TableLocation,
+    /// The incremental backup folder: s3://bucket/prefix (the table name is appended).
+    pub s3url: S3Location,
+    /// Read at most this many items per second.
+    #[arg(long)]
+    pub max_rate: Option<u32>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// incremental-snapshot.
+#[derive(Args, Debug)]
+pub struct SnapshotArgs {
+    /// The incremental folder of one table: s3://bucket/prefix/table.
+    pub source: S3Location,
+    /// The snapshot object: s3://bucket/key.
+    pub dest: S3Location,
+    /// CloudWatch metric region/namespace/tablename.
+    #[arg(long)]
+    pub metric: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// A table, an S3 folder and a key.
+#[derive(Args, Debug)]
+pub struct TableS3KeyArgs {
+    /// The table: region/table, host:port/table or local/table.
+    pub table: TableLocation,
+    /// The incremental backup folder: s3://bucket/prefix.
+    pub s3url: S3Location,
+    /// The item's key, as plain JSON or DynamoDB-JSON.
+    pub key: String,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Runs a parsed command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::InstallLinks(args) => install_links::cmd_install_links(&args),
+        other => Err(CliError::failed(format!(
+            "{} is not built yet: the tools land with issue #7 (see DESIGN.md)",
+            command_name(&other)
+        ))),
+    }
+}
+
+/// The subcommand's name as typed.
+pub fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::DiffRecord(_) => "diff-record",
+        Command::DiffTables(_) => "diff-tables",
+        Command::ReplicateRecord(_) => "replicate-record",
+        Command::BackupTable(_) => "backup-table",
+        Command::IncrementalBackfill(_) => "incremental-backfill",
+        Command::IncrementalSnapshot(_) => "incremental-snapshot",
+        Command::IncrementalDiffRecord(_) => "incremental-diff-record",
+        Command::IncrementalBackupRecord(_) => "incremental-backup-record",
+        Command::IncrementalRecordHistory(_) => "incremental-record-history",
+        Command::InstallLinks(_) => "install-links",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_original_command_is_a_subcommand() {
+        let cli = Cli::command();
+        for name in ORIGINAL_COMMANDS {
+            assert!(cli.find_subcommand(name).is_some(), "{name}");
+        }
+    }
+}
