@@ -45,9 +45,17 @@ pub struct EmulatorBuilder {
     durability: Durability,
     shard_policy: ShardPolicy,
     create_delay_ms: u64,
+    background_sweep: bool,
 }
 
 impl EmulatorBuilder {
+    /// Whether the server runs the maintenance sweep on its own every [`SWEEP_INTERVAL`] (default: yes).
+    /// Tests that call [`Emulator::sweep`] themselves turn it off, so no sweep races theirs.
+    pub fn background_sweep(mut self, on: bool) -> Self {
+        self.background_sweep = on;
+        self
+    }
+
     /// The database file; `:memory:` (the builder's default) for a throwaway one.
     pub fn db(mut self, path: impl Into<PathBuf>) -> Self {
         self.db = path.into();
@@ -103,7 +111,10 @@ impl EmulatorBuilder {
             create_delay_ms: self.create_delay_ms,
         };
         let service = Arc::new(dynamodb::Service::new(storage, self.clock, rng, config));
-        Ok(Emulator { service })
+        Ok(Emulator {
+            service,
+            background_sweep: self.background_sweep,
+        })
     }
 }
 
@@ -111,6 +122,7 @@ impl EmulatorBuilder {
 #[derive(Clone)]
 pub struct Emulator {
     service: Arc<dynamodb::Service>,
+    background_sweep: bool,
 }
 
 impl Emulator {
@@ -124,6 +136,7 @@ impl Emulator {
             durability: Durability::default(),
             shard_policy: ShardPolicy::default(),
             create_delay_ms: 0,
+            background_sweep: true,
         }
     }
 
@@ -131,7 +144,11 @@ impl Emulator {
     /// sweep (stream retention, time to live) every [`SWEEP_INTERVAL`] meanwhile.
     pub async fn serve<L: Listener>(&self, listener: L, shutdown: impl std::future::Future<Output = ()>) {
         let service = Arc::clone(&self.service);
+        let background_sweep = self.background_sweep;
         let sweeper = tokio::spawn(async move {
+            if !background_sweep {
+                return;
+            }
             let mut tick = tokio::time::interval(SWEEP_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {

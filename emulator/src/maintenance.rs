@@ -80,16 +80,8 @@ pub async fn sweep(svc: &Service, now: Millis) -> Result<SweepReport, StorageErr
                     // Re-read: the item may have changed since the scan.
                     let current = records::current(ctx.conn, &table, &KeyColumns::of(&key))?;
                     if let Some(cur) = &current {
-                        if is_expired(&cur.1, &attribute, now_secs)
-                            && records::apply(
-                                ctx.conn,
-                                &env,
-                                &table,
-                                &key,
-                                Some(cur),
-                                None,
-                                Actor::TimeToLive,
-                            )?
+                        if is_expired(cur.item()?, &attribute, now_secs)
+                            && records::apply(ctx, &env, &table, &key, Some(cur), None, Actor::TimeToLive)?
                         {
                             n += 1;
                         }

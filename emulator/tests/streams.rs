@@ -345,7 +345,12 @@ async fn iterator_types_position_the_reader() {
 #[tokio::test]
 async fn iterators_expire_after_fifteen_minutes_and_records_after_a_day() {
     let clock = Arc::new(ManualClock::new(Millis(1_700_000_000_000)));
-    let emu = Emulator::builder().seed(5).clock(clock.clone()).open().unwrap();
+    let emu = Emulator::builder()
+        .seed(5)
+        .clock(clock.clone())
+        .background_sweep(false)
+        .open()
+        .unwrap();
     let t = common::attach(&emu).await;
     let arn = table_with_stream(&t, "aging", StreamViewType::KeysOnly).await;
     t.ddb
@@ -425,7 +430,12 @@ async fn iterators_expire_after_fifteen_minutes_and_records_after_a_day() {
 #[tokio::test]
 async fn ttl_expiry_deletes_with_a_service_record() {
     let clock = Arc::new(ManualClock::new(Millis(1_700_000_000_000)));
-    let emu = Emulator::builder().seed(9).clock(clock.clone()).open().unwrap();
+    let emu = Emulator::builder()
+        .seed(9)
+        .clock(clock.clone())
+        .background_sweep(false)
+        .open()
+        .unwrap();
     let t = common::attach(&emu).await;
     let arn = table_with_stream(&t, "expiring", StreamViewType::NewAndOldImages).await;
     t.ddb

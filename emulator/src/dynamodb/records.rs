@@ -2,6 +2,8 @@
 //! all inside the writer job's savepoint (so in one transaction). A write that changes nothing writes
 //! nothing and makes no stream record, as DynamoDB.
 
+use std::cell::OnceCell;
+
 use ddbrep_engine::codec::ddb_json;
 use ddbrep_engine::model::{Item, Key, KeySchema};
 use ddbrep_engine::time::Millis;
@@ -12,6 +14,7 @@ use crate::storage::catalog::Table;
 use crate::storage::items::{self, StoredItem};
 use crate::storage::keys::KeyColumns;
 use crate::storage::streams::{self, ShardPolicy};
+use crate::storage::WriteCtx;
 use crate::time_fmt;
 
 /// What a change needs besides the item: where and when it happens.
@@ -35,58 +38,92 @@ pub enum Actor {
     TimeToLive,
 }
 
-/// The current item at a key, parsed.
-pub fn current(
-    conn: &Connection,
-    table: &Table,
-    cols: &KeyColumns,
-) -> rusqlite::Result<Option<(StoredItem, Item)>> {
-    match items::get(conn, table.meta.id, cols)? {
-        None => Ok(None),
-        Some(stored) => {
-            let item = ddb_json::parse_item(&stored.json).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-            })?;
-            Ok(Some((stored, item)))
+/// The item stored at a key, parsed only when something needs its attributes (a condition, an index, a
+/// stream, ReturnValues): a plain overwrite never pays for parsing the old item.
+pub struct Current {
+    /// The stored row.
+    pub stored: StoredItem,
+    item: OnceCell<Item>,
+}
+
+impl Current {
+    /// The stored item's attributes.
+    pub fn item(&self) -> rusqlite::Result<&Item> {
+        if let Some(item) = self.item.get() {
+            return Ok(item);
         }
+        let item = ddb_json::parse_item(&self.stored.json).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?;
+        Ok(self.item.get_or_init(|| item))
     }
+
+    /// The stored item's size.
+    pub fn size(&self) -> usize {
+        usize::try_from(self.stored.size).unwrap_or(0)
+    }
+}
+
+/// The item stored at a key.
+pub fn current(conn: &Connection, table: &Table, cols: &KeyColumns) -> rusqlite::Result<Option<Current>> {
+    Ok(items::get(conn, table.meta.id, cols)?.map(|stored| Current {
+        stored,
+        item: OnceCell::new(),
+    }))
+}
+
+/// The parsed old item, when there is one.
+pub fn old_item(old: Option<&Current>) -> rusqlite::Result<Option<&Item>> {
+    old.map(Current::item).transpose()
 }
 
 /// Writes `new` (or deletes, when `None`) at `key`, where `old` is what is there now. Returns whether
 /// anything changed.
 pub fn apply(
-    conn: &Connection,
+    ctx: &WriteCtx<'_>,
     env: &ChangeEnv<'_>,
     table: &Table,
     key: &Key,
-    old: Option<&(StoredItem, Item)>,
+    old: Option<&Current>,
     new: Option<&Item>,
     actor: Actor,
 ) -> rusqlite::Result<bool> {
+    let conn = ctx.conn;
     let cols = KeyColumns::of(key);
-    let unchanged = match (old, new) {
-        (None, None) => true,
-        (Some((_, o)), Some(n)) => o == n,
-        _ => false,
-    };
-    if unchanged {
-        return Ok(false);
-    }
     let new_stored = new.map(|item| StoredItem {
         key: cols.clone(),
         json: ddb_json::item_to_string(item),
         size: i64::try_from(item.size()).unwrap_or(i64::MAX),
     });
+    // Unchanged: the same text (cheap), or canonically equal (parses the old item).
+    let unchanged = match (old, new, &new_stored) {
+        (None, None, _) => true,
+        (Some(o), Some(n), Some(stored)) => o.stored.json == stored.json || o.item()? == n,
+        _ => false,
+    };
+    if unchanged {
+        return Ok(false);
+    }
     match (&new_stored, old) {
-        (Some(stored), _) => items::put(conn, table.meta.id, stored, old.map(|(s, _)| s))?,
-        (None, Some((stored, _))) => items::delete(conn, table.meta.id, stored)?,
+        (Some(stored), Some(o)) => {
+            items::put(conn, table.meta.id, stored)?;
+            ctx.count(table.meta.id, 0, stored.size - o.stored.size);
+        }
+        (Some(stored), None) => {
+            items::put(conn, table.meta.id, stored)?;
+            ctx.count(table.meta.id, 1, stored.size);
+        }
+        (None, Some(o)) => {
+            items::delete(conn, table.meta.id, &cols)?;
+            ctx.count(table.meta.id, -1, -o.stored.size);
+        }
         (None, None) => {}
     }
     for index in &table.meta.indexes {
         let Some(schema) = table.index_keys.get(&index.name) else {
             continue;
         };
-        let before = old.and_then(|(_, item)| index_columns(schema, item));
+        let before = old_item(old)?.and_then(|item| index_columns(schema, item));
         let after = new.and_then(|item| index_columns(schema, item));
         if before == after {
             continue;
@@ -137,7 +174,7 @@ pub fn apply(
             .map(|s| s.json.clone())
             .filter(|_| matches!(view, "NEW_IMAGE" | "NEW_AND_OLD_IMAGES"));
         let old_image = old
-            .map(|(s, _)| s.json.clone())
+            .map(|o| o.stored.json.clone())
             .filter(|_| matches!(view, "OLD_IMAGE" | "NEW_AND_OLD_IMAGES"));
         let size = keys_json.len()
             + new_image.as_ref().map_or(0, String::len)

@@ -33,13 +33,9 @@ pub fn get(conn: &Connection, table_id: i64, key: &KeyColumns) -> rusqlite::Resu
     .optional()
 }
 
-/// Writes an item (replacing any at its key) and keeps the table's counters.
-pub fn put(
-    conn: &Connection,
-    table_id: i64,
-    item: &StoredItem,
-    old: Option<&StoredItem>,
-) -> rusqlite::Result<()> {
+/// Writes an item (replacing any at its key). The caller accounts for the table's counters
+/// (`WriteCtx::count`).
+pub fn put(conn: &Connection, table_id: i64, item: &StoredItem) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO items (table_id, h, pk, sk, item, size) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (table_id, h, pk, sk) DO UPDATE SET item = excluded.item, size = excluded.size",
@@ -52,22 +48,18 @@ pub fn put(
         item.json,
         item.size
     ])?;
-    let (count, size) = match old {
-        Some(old) => (0, item.size - old.size),
-        None => (1, item.size),
-    };
-    adjust_counters(conn, table_id, count, size)
+    Ok(())
 }
 
-/// Deletes the item at a key (which the caller read as `old`) and keeps the table's counters.
-pub fn delete(conn: &Connection, table_id: i64, old: &StoredItem) -> rusqlite::Result<()> {
-    let key = &old.key;
+/// Deletes the item at a key. The caller accounts for the table's counters.
+pub fn delete(conn: &Connection, table_id: i64, key: &KeyColumns) -> rusqlite::Result<()> {
     conn.prepare_cached("DELETE FROM items WHERE table_id = ?1 AND h = ?2 AND pk = ?3 AND sk = ?4")?
         .execute(params![table_id, key.h, key.pk, key.sk])?;
-    adjust_counters(conn, table_id, -1, -old.size)
+    Ok(())
 }
 
-fn adjust_counters(conn: &Connection, table_id: i64, count: i64, size: i64) -> rusqlite::Result<()> {
+/// Adds to a table's item count and size (once per group commit, for all of its writes).
+pub fn add_to_counters(conn: &Connection, table_id: i64, count: i64, size: i64) -> rusqlite::Result<()> {
     if count == 0 && size == 0 {
         return Ok(());
     }

@@ -22,6 +22,8 @@ pub mod keys;
 pub mod schema;
 pub mod streams;
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -67,9 +69,19 @@ pub struct WriteCtx<'a> {
     /// The open savepoint; use it as a connection.
     pub conn: &'a Connection,
     catalog: &'a RwLock<Catalog>,
+    /// Item count and size changes of this job, per table; folded into one UPDATE per table per group.
+    counters: RefCell<BTreeMap<i64, (i64, i64)>>,
 }
 
 impl WriteCtx<'_> {
+    /// Records that a table gained `items` items and `bytes` bytes (negative to lose them).
+    pub fn count(&self, table_id: i64, items: i64, bytes: i64) {
+        let mut counters = self.counters.borrow_mut();
+        let entry = counters.entry(table_id).or_default();
+        entry.0 += items;
+        entry.1 += bytes;
+    }
+
     /// A table's definition.
     pub fn table(&self, name: &str) -> Option<Arc<Table>> {
         read_lock(self.catalog).get(name)
@@ -242,19 +254,30 @@ fn run_writer(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, catalo
         let mut replies: Vec<Reply> = Vec::with_capacity(group.len());
         let outcome = (|| -> rusqlite::Result<()> {
             let mut tx = conn.transaction()?;
+            let mut counters: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
             for job in group.drain(..) {
                 let sp = tx.savepoint()?;
                 let ctx = WriteCtx {
                     conn: &sp,
                     catalog: &catalog,
+                    counters: RefCell::new(BTreeMap::new()),
                 };
                 let (reply, keep) = job(&ctx);
                 replies.push(reply);
                 if keep {
+                    for (table, (items, bytes)) in ctx.counters.into_inner() {
+                        let entry = counters.entry(table).or_default();
+                        entry.0 += items;
+                        entry.1 += bytes;
+                    }
                     sp.commit()?;
                 } else {
                     sp.finish()?; // rolls back (savepoints roll back by default when not committed)
                 }
+            }
+            // One counter update per table per group, for all of its writes.
+            for (table, (items, bytes)) in counters {
+                items::add_to_counters(&tx, table, items, bytes)?;
             }
             tx.commit()
         })();

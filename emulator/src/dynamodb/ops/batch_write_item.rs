@@ -121,7 +121,7 @@ pub async fn run(svc: &Service, req: &Request, body: &[u8]) -> Result<Vec<u8>, D
                 let old = records::current(ctx.conn, &w.table, &KeyColumns::of(&w.key))
                     .map_err(DdbError::internal)?;
                 records::apply(
-                    ctx.conn,
+                    ctx,
                     &env,
                     &w.table,
                     &w.key,

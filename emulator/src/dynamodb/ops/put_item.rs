@@ -58,15 +58,16 @@ pub async fn run(svc: &Service, req: &Request, body: &[u8]) -> Result<Vec<u8>, D
     let now = req.now;
     let write_table = table.clone();
     let new_size = item.size();
-    let old = svc
+    let (old, old_size) = svc
         .storage
         .write(move |ctx| {
             let cols = KeyColumns::of(&key);
             let old = records::current(ctx.conn, &write_table, &cols).map_err(DdbError::internal)?;
             if let Some(condition) = &condition {
-                if !condition.evaluate(old.as_ref().map(|(_, item)| item)) {
+                let old_item = records::old_item(old.as_ref()).map_err(DdbError::internal)?;
+                if !condition.evaluate(old_item) {
                     return Err(DdbError::condition_failed(
-                        old.map(|(_, item)| item).filter(|_| old_on_failure),
+                        old_item.cloned().filter(|_| old_on_failure),
                     ));
                 }
             }
@@ -77,7 +78,7 @@ pub async fn run(svc: &Service, req: &Request, body: &[u8]) -> Result<Vec<u8>, D
                 rng: &rng,
             };
             records::apply(
-                ctx.conn,
+                ctx,
                 &env,
                 &write_table,
                 &key,
@@ -86,13 +87,19 @@ pub async fn run(svc: &Service, req: &Request, body: &[u8]) -> Result<Vec<u8>, D
                 Actor::User,
             )
             .map_err(DdbError::internal)?;
-            Ok(old.map(|(_, item)| item))
+            let returned = match returns {
+                ReturnValues::AllOld => records::old_item(old.as_ref())
+                    .map_err(DdbError::internal)?
+                    .cloned(),
+                _ => None,
+            };
+            Ok((returned, old.as_ref().map_or(0, records::Current::size)))
         })
         .await
         .map_err(DdbError::internal)??;
     let mut out = json!({});
     if let Some(map) = out.as_object_mut() {
-        if returns == ReturnValues::AllOld {
+        {
             if let Some(old) = &old {
                 map.insert(
                     "Attributes".into(),
@@ -100,7 +107,7 @@ pub async fn run(svc: &Service, req: &Request, body: &[u8]) -> Result<Vec<u8>, D
                 );
             }
         }
-        let size = new_size.max(old.as_ref().map_or(0, |o| o.size()));
+        let size = new_size.max(old_size);
         if let Some(c) = capacity.report(&table.meta.name, wire::write_units(size), false) {
             map.insert("ConsumedCapacity".into(), c);
         }

@@ -67,7 +67,7 @@ pub async fn run(svc: &Service, req: &Request, body: &[u8]) -> Result<Vec<u8>, D
         .write(move |ctx| {
             let cols = KeyColumns::of(&key);
             let old = records::current(ctx.conn, &write_table, &cols).map_err(DdbError::internal)?;
-            let old_item = old.as_ref().map(|(_, item)| item);
+            let old_item = records::old_item(old.as_ref()).map_err(DdbError::internal)?;
             if let Some(condition) = &condition {
                 if !condition.evaluate(old_item) {
                     return Err(DdbError::condition_failed(
@@ -94,7 +94,7 @@ pub async fn run(svc: &Service, req: &Request, body: &[u8]) -> Result<Vec<u8>, D
                 rng: &rng,
             };
             records::apply(
-                ctx.conn,
+                ctx,
                 &env,
                 &write_table,
                 &key,
@@ -103,7 +103,8 @@ pub async fn run(svc: &Service, req: &Request, body: &[u8]) -> Result<Vec<u8>, D
                 Actor::User,
             )
             .map_err(DdbError::internal)?;
-            Ok((old.map(|(_, item)| item), new, update))
+            let old_item = old_item.cloned();
+            Ok((old_item, new, update))
         })
         .await
         .map_err(DdbError::internal)??;
