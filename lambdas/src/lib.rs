@@ -1,1 +1,5 @@
-//! The `replicate` and `backup` Lambda handlers (issue #8). Not built yet.
+//! The `replicate` and `backup` Lambda handlers (issue #8). Built so far: the environment contract
+//! ([`env`]), parsed once into a typed configuration. The handlers follow the engine's replicate and backup
+//! jobs.
+
+pub mod env;
