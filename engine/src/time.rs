@@ -94,7 +94,9 @@ impl Millis {
     /// The HTTP date form (RFC 7231 IMF-fixdate, JavaScript's `toUTCString()`): `Wed, 25 Nov 2026 07:06:40 GMT`.
     pub fn to_http_date(self) -> String {
         const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-        const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
         let c = self.civil();
         format!(
             "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
@@ -136,6 +138,9 @@ mod tests {
         assert_eq!(Millis(0).to_http_date(), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(Millis(951_782_400_000).to_rfc3339(), "2000-02-29T00:00:00.000Z");
         assert_eq!(Millis(1_795_591_600_180).to_rfc3339(), "2026-11-25T07:26:40.180Z");
-        assert_eq!(Millis(1_795_591_600_180).to_http_date(), "Wed, 25 Nov 2026 07:26:40 GMT");
+        assert_eq!(
+            Millis(1_795_591_600_180).to_http_date(),
+            "Wed, 25 Nov 2026 07:26:40 GMT"
+        );
     }
 }
