@@ -35,6 +35,10 @@ struct Args {
     /// A fixed seed for ids and iterators (default: random).
     #[arg(long)]
     seed: Option<u64>,
+    /// Close a stream shard and open a child after this many records (DynamoDB also rolls shards over
+    /// about every 4 hours, which the emulator does too).
+    #[arg(long, default_value_t = 100_000)]
+    shard_max_records: i64,
 }
 
 #[tokio::main]
@@ -44,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let mut builder = Emulator::builder()
         .db(&args.db)
@@ -56,6 +61,11 @@ async fn main() -> anyhow::Result<()> {
     if let Some(seed) = args.seed {
         builder = builder.seed(seed);
     }
+    let policy = ddbrep_emu::storage::streams::ShardPolicy {
+        max_records: args.shard_max_records.max(1),
+        ..Default::default()
+    };
+    builder = builder.shard_policy(policy);
     let emu = builder
         .open()
         .with_context(|| format!("cannot open the database {}", args.db.display()))?;

@@ -497,3 +497,88 @@ async fn ttl_expiry_deletes_with_a_service_record() {
         Some("expires")
     );
 }
+
+#[tokio::test]
+async fn stream_and_shard_listings_paginate() {
+    let t = start_with(Emulator::builder().seed(11).shard_policy(ShardPolicy {
+        max_records: 1,
+        max_age_ms: u64::MAX,
+    }))
+    .await;
+    let mut arns = Vec::new();
+    for i in 0..3 {
+        arns.push(table_with_stream(&t, &format!("listed-{i}"), StreamViewType::KeysOnly).await);
+    }
+    let mut seen = Vec::new();
+    let mut start = None;
+    loop {
+        let page = t
+            .streams
+            .list_streams()
+            .limit(2)
+            .set_exclusive_start_stream_arn(start)
+            .send()
+            .await
+            .unwrap();
+        seen.extend(page.streams().iter().map(|s| s.stream_arn().unwrap().to_owned()));
+        start = page.last_evaluated_stream_arn().map(str::to_owned);
+        if start.is_none() {
+            break;
+        }
+    }
+    seen.sort();
+    arns.sort();
+    assert_eq!(seen, arns);
+
+    for i in 0..4 {
+        t.ddb
+            .put_item()
+            .table_name("listed-0")
+            .item("id", s(&format!("k{i}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    let arn = t
+        .ddb
+        .describe_table()
+        .table_name("listed-0")
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+        .latest_stream_arn
+        .unwrap();
+    let mut shards = Vec::new();
+    let mut start = None;
+    loop {
+        let page = t
+            .streams
+            .describe_stream()
+            .stream_arn(&arn)
+            .limit(2)
+            .set_exclusive_start_shard_id(start)
+            .send()
+            .await
+            .unwrap();
+        let desc = page.stream_description().unwrap();
+        shards.extend(desc.shards().iter().map(|s| s.shard_id().unwrap().to_owned()));
+        start = desc.last_evaluated_shard_id().map(str::to_owned);
+        if start.is_none() {
+            break;
+        }
+    }
+    assert_eq!(shards.len(), 4, "one record per shard");
+    let ids: Vec<_> = all_records(&t, &arn)
+        .await
+        .iter()
+        .map(|r| {
+            r.dynamodb().unwrap().keys().unwrap()["id"]
+                .as_s()
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    assert_eq!(ids, ["k0", "k1", "k2", "k3"]);
+}

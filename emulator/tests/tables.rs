@@ -414,3 +414,147 @@ async fn update_table_switches_the_stream_and_adds_an_index() {
         assert_eq!(names, ["g", "id"], "KEYS_ONLY projects the keys");
     }
 }
+
+#[tokio::test]
+async fn a_global_index_can_be_removed_and_protected_tables_are_not_deleted() {
+    let t = start().await;
+    t.ddb
+        .create_table()
+        .table_name("guarded")
+        .billing_mode(BillingMode::PayPerRequest)
+        .deletion_protection_enabled(true)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("g")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .global_secondary_indexes(
+            aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+                .index_name("by-g")
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("g")
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .unwrap(),
+                )
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    t.ddb
+        .put_item()
+        .table_name("guarded")
+        .item("id", common::s("a"))
+        .item("g", common::s("x"))
+        .send()
+        .await
+        .unwrap();
+    let e = t
+        .ddb
+        .delete_table()
+        .table_name("guarded")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_of(&e).0, "ValidationException");
+    t.ddb
+        .update_table()
+        .table_name("guarded")
+        .global_secondary_index_updates(
+            aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+                .delete(
+                    aws_sdk_dynamodb::types::DeleteGlobalSecondaryIndexAction::builder()
+                        .index_name("by-g")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .deletion_protection_enabled(false)
+        .send()
+        .await
+        .unwrap();
+    let table = t
+        .ddb
+        .describe_table()
+        .table_name("guarded")
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    assert!(table.global_secondary_indexes().is_empty());
+    let e = t
+        .ddb
+        .scan()
+        .table_name("guarded")
+        .index_name("by-g")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        error_of(&e).1.contains("does not have the specified index"),
+        "{:?}",
+        error_of(&e)
+    );
+    t.ddb.delete_table().table_name("guarded").send().await.unwrap();
+}
+
+#[tokio::test]
+async fn time_to_live_can_be_switched_but_not_twice() {
+    let t = start().await;
+    create_table(&t.ddb, "ttl-table", ("id", ScalarAttributeType::S), None).await;
+    let set = |enabled: bool| {
+        t.ddb
+            .update_time_to_live()
+            .table_name("ttl-table")
+            .time_to_live_specification(
+                aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                    .attribute_name("exp")
+                    .enabled(enabled)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+    };
+    let described = t
+        .ddb
+        .describe_time_to_live()
+        .table_name("ttl-table")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        described
+            .time_to_live_description()
+            .unwrap()
+            .time_to_live_status()
+            .unwrap()
+            .as_str(),
+        "DISABLED"
+    );
+    set(true).await.unwrap();
+    assert_eq!(error_of(&set(true).await.unwrap_err()).0, "ValidationException");
+    set(false).await.unwrap();
+    assert_eq!(error_of(&set(false).await.unwrap_err()).0, "ValidationException");
+}
