@@ -1,5 +1,6 @@
 //! Throughput of `ddbrep-emu` under real SDK clients over loopback: PutItem and GetItem (requests/s),
-//! BatchWriteItem and Scan (items/s), with 16 concurrent clients.
+//! BatchWriteItem and Scan (items/s), 1 KiB S3 PutObject and GetObject (requests/s), with 16 concurrent
+//! clients; and large S3 objects (MiB/s up and down, one client).
 //!
 //! Run: `cargo bench -p ddbrep-emu --bench emulator` (optional arguments: seconds per phase, clients).
 //! The server runs in this process on its own runtime, on a durable database file in a temporary directory;
@@ -27,6 +28,24 @@ fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     )
 }
 
+/// The large-object phase: this many objects of this many MiB, up then down.
+const LARGE_MIB: usize = 64;
+const LARGE_COUNT: usize = 4;
+
+fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "a", "b", None, None, "bench",
+            ))
+            .build(),
+    )
+}
+
 /// A ~100-byte item.
 fn item(i: u64) -> std::collections::HashMap<String, AttributeValue> {
     std::collections::HashMap::from([
@@ -37,9 +56,10 @@ fn item(i: u64) -> std::collections::HashMap<String, AttributeValue> {
 }
 
 /// Runs `op` on every client concurrently for `seconds`; returns units (requests or items) per second.
-async fn phase<F, Fut>(clients: &[aws_sdk_dynamodb::Client], seconds: u64, op: F) -> f64
+async fn phase<C, F, Fut>(clients: &[C], seconds: u64, op: F) -> f64
 where
-    F: Fn(aws_sdk_dynamodb::Client, u64, u64) -> Fut + Clone + Send + 'static,
+    C: Clone + Send + 'static,
+    F: Fn(C, u64, u64) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = u64> + Send,
 {
     let stop = Arc::new(AtomicBool::new(false));
@@ -202,9 +222,77 @@ fn main() {
         }
         let scan_parallel = segmented as f64 / started.elapsed().as_secs_f64();
         assert_eq!(segmented, scanned, "segments cover the table exactly");
-        (put, get, batch, scan_one, scan_parallel, scanned)
+
+        // S3: 1 KiB objects, then large ones.
+        let s3: Vec<_> = (0..nclients).map(|_| s3_client(&endpoint)).collect();
+        s3[0].create_bucket().bucket("bench").send().await.unwrap();
+        let small = bytes::Bytes::from(vec![b'x'; 1024]);
+        let s3_put = phase(&s3, seconds, move |c, client_no, i| {
+            let body = small.clone();
+            async move {
+                c.put_object()
+                    .bucket("bench")
+                    .key(format!("small/{client_no}/{i}"))
+                    .body(aws_sdk_s3::primitives::ByteStream::from(body))
+                    .send()
+                    .await
+                    .map(|_| 1)
+                    .unwrap_or(0)
+            }
+        })
+        .await;
+        let s3_get = phase(&s3, seconds, |c, client_no, i| async move {
+            let Ok(out) = c
+                .get_object()
+                .bucket("bench")
+                .key(format!("small/{client_no}/{}", i % 1000))
+                .send()
+                .await
+            else {
+                return 0;
+            };
+            out.body.collect().await.map(|_| 1).unwrap_or(0)
+        })
+        .await;
+        let large = bytes::Bytes::from(vec![7u8; LARGE_MIB << 20]);
+        let started = Instant::now();
+        for i in 0..LARGE_COUNT {
+            s3[0]
+                .put_object()
+                .bucket("bench")
+                .key(format!("large/{i}"))
+                .body(aws_sdk_s3::primitives::ByteStream::from(large.clone()))
+                .send()
+                .await
+                .unwrap();
+        }
+        let large_up = (LARGE_COUNT * LARGE_MIB) as f64 / started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        for i in 0..LARGE_COUNT {
+            let out = s3[0]
+                .get_object()
+                .bucket("bench")
+                .key(format!("large/{i}"))
+                .send()
+                .await
+                .unwrap();
+            let mut body = out.body;
+            while let Some(chunk) = body.next().await {
+                chunk.unwrap();
+            }
+        }
+        let large_down = (LARGE_COUNT * LARGE_MIB) as f64 / started.elapsed().as_secs_f64();
+        (
+            put,
+            get,
+            batch,
+            scan_one,
+            scan_parallel,
+            scanned,
+            (s3_put, s3_get, large_up, large_down),
+        )
     });
-    let (put, get, batch, scan_one, scan_parallel, items) = results;
+    let (put, get, batch, scan_one, scan_parallel, items, (s3_put, s3_get, large_up, large_down)) = results;
     println!("| operation ({nclients} SDK clients, {seconds} s each) | rate |");
     println!("|---|---|");
     println!("| PutItem | {put:.0} req/s |");
@@ -212,6 +300,10 @@ fn main() {
     println!("| BatchWriteItem (25 items) | {batch:.0} items/s |");
     println!("| Scan, one client ({items} items) | {scan_one:.0} items/s |");
     println!("| Scan, {nclients} segments in parallel | {scan_parallel:.0} items/s |");
+    println!("| S3 PutObject, 1 KiB | {s3_put:.0} req/s |");
+    println!("| S3 GetObject, 1 KiB | {s3_get:.0} req/s |");
+    println!("| S3 PutObject, {LARGE_MIB} MiB, one client | {large_up:.0} MiB/s |");
+    println!("| S3 GetObject, {LARGE_MIB} MiB, one client | {large_down:.0} MiB/s |");
     drop(running);
     drop(server_rt);
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,5 +1,5 @@
-//! `ddbrep-emu`: a local DynamoDB and DynamoDB Streams (S3 to follow) on one SQLite file, speaking the real
-//! wire protocols so the unmodified AWS SDKs and AWS CLI work against it.
+//! `ddbrep-emu`: a local DynamoDB, DynamoDB Streams and S3 on one SQLite file (S3 bodies in files beside it),
+//! speaking the real wire protocols so the unmodified AWS SDKs and AWS CLI work against it.
 //!
 //! Start it in-process (tests, the simulation) with [`Emulator::builder`], then [`Emulator::serve`] on any
 //! [`Listener`], or [`Emulator::spawn_local`] on an ephemeral loopback port:
@@ -13,12 +13,13 @@
 //! ```
 //!
 //! Layout: `server` (HTTP and dispatch), `dynamodb` (the DynamoDB and Streams protocol and operations),
-//! `streams` (the Streams operations), `storage` (SQLite: schema, writer, items, streams), `clock` (injected
-//! time and randomness).
+//! `streams` (the Streams operations), `s3` (S3 REST through s3s, object bodies), `storage` (SQLite: schema,
+//! writer, items, streams, S3 metadata), `clock` (injected time and randomness).
 
 pub mod clock;
 pub mod dynamodb;
 pub mod maintenance;
+pub mod s3;
 pub mod server;
 pub mod storage;
 pub mod streams;
@@ -46,9 +47,17 @@ pub struct EmulatorBuilder {
     shard_policy: ShardPolicy,
     create_delay_ms: u64,
     background_sweep: bool,
+    s3_domain: String,
 }
 
 impl EmulatorBuilder {
+    /// The host name under which S3 requests are virtual-host style: `bucket.<domain>[:port]` (default
+    /// `localhost`). Requests to any other host are path style.
+    pub fn s3_domain(mut self, domain: impl Into<String>) -> Self {
+        self.s3_domain = domain.into();
+        self
+    }
+
     /// Whether the server runs the maintenance sweep on its own every [`SWEEP_INTERVAL`] (default: yes).
     /// Tests that call [`Emulator::sweep`] themselves turn it off, so no sweep races theirs.
     pub fn background_sweep(mut self, on: bool) -> Self {
@@ -98,13 +107,35 @@ impl EmulatorBuilder {
         self
     }
 
-    /// Opens the database (creating and migrating it if needed).
+    /// Opens the database (creating and migrating it if needed) and the S3 body directory beside it, deleting
+    /// body files no object names (left by a crash mid-upload).
     pub fn open(self) -> Result<Emulator, StorageError> {
         let rng = Arc::new(match self.seed {
             Some(seed) => Rng::seeded(seed),
             None => Rng::from_entropy(),
         });
         let storage = Arc::new(Storage::open(&self.db, self.durability, rng.next_u64())?);
+        let blobs = Arc::new(s3::blobs::BlobStore::open(
+            storage.path(),
+            storage.is_temporary(),
+            self.durability,
+            Arc::clone(&rng),
+        )?);
+        let keep = storage.read(storage::objects::referenced_files)?;
+        let swept = blobs.sweep(&keep)?;
+        if swept > 0 {
+            tracing::info!(files = swept, "deleted S3 body files that no object names");
+        }
+        let s3 = Arc::new(s3::S3::new(
+            Arc::clone(&storage),
+            blobs,
+            Arc::clone(&self.clock),
+            Arc::clone(&rng),
+            s3::S3Config {
+                domain: self.s3_domain,
+                region: self.region.clone(),
+            },
+        ));
         let config = dynamodb::Config {
             region: self.region,
             shard_policy: self.shard_policy,
@@ -113,6 +144,7 @@ impl EmulatorBuilder {
         let service = Arc::new(dynamodb::Service::new(storage, self.clock, rng, config));
         Ok(Emulator {
             service,
+            s3,
             background_sweep: self.background_sweep,
         })
     }
@@ -122,6 +154,7 @@ impl EmulatorBuilder {
 #[derive(Clone)]
 pub struct Emulator {
     service: Arc<dynamodb::Service>,
+    s3: Arc<s3::S3>,
     background_sweep: bool,
 }
 
@@ -137,6 +170,7 @@ impl Emulator {
             shard_policy: ShardPolicy::default(),
             create_delay_ms: 0,
             background_sweep: true,
+            s3_domain: "localhost".into(),
         }
     }
 
@@ -158,7 +192,13 @@ impl Emulator {
                 }
             }
         });
-        server::serve(Arc::clone(&self.service), listener, shutdown).await;
+        server::serve(
+            Arc::clone(&self.service),
+            Arc::clone(&self.s3),
+            listener,
+            shutdown,
+        )
+        .await;
         sweeper.abort();
     }
 

@@ -1,4 +1,4 @@
-//! The `ddbrep-emu` binary: a local DynamoDB + DynamoDB Streams on one SQLite file.
+//! The `ddbrep-emu` binary: a local DynamoDB + DynamoDB Streams + S3 on one SQLite file.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,11 +9,12 @@ use clap::Parser;
 use ddbrep_emu::storage::Durability;
 use ddbrep_emu::Emulator;
 
-/// A local DynamoDB and DynamoDB Streams on one SQLite file, for the unmodified AWS SDKs and CLI.
+/// A local DynamoDB, DynamoDB Streams and S3 on one SQLite file, for the unmodified AWS SDKs and CLI.
 ///
 /// Example:
 ///   ddbrep-emu --db ./dev.sqlite
 ///   aws --endpoint-url http://localhost:8000 dynamodb list-tables
+///   aws --endpoint-url http://localhost:8000 s3 mb s3://backups
 #[derive(Parser, Debug)]
 #[command(name = "ddbrep-emu", version, verbatim_doc_comment)]
 struct Args {
@@ -39,6 +40,9 @@ struct Args {
     /// about every 4 hours, which the emulator does too).
     #[arg(long, default_value_t = 100_000)]
     shard_max_records: i64,
+    /// S3 requests to `bucket.<domain>[:port]` are virtual-host style; any other host is path style.
+    #[arg(long, default_value = "localhost", env = "DDBREP_EMU_S3_DOMAIN")]
+    s3_domain: String,
 }
 
 #[tokio::main]
@@ -53,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
     let mut builder = Emulator::builder()
         .db(&args.db)
         .region(&args.region)
+        .s3_domain(&args.s3_domain)
         .durability(if args.fsync {
             Durability::Power
         } else {

@@ -1,5 +1,5 @@
 //! The HTTP front: an accept loop generic over the listener, HTTP/1.1 and HTTP/2 by hyper, and dispatch:
-//! a request with `X-Amz-Target` goes to DynamoDB or Streams, anything else is S3.
+//! a POST with `X-Amz-Target` goes to DynamoDB or Streams, anything else to S3 (`crate::s3`).
 //!
 //! The listener is a trait so the same server runs on tokio's TCP for real and on a simulated network in the
 //! simulation; nothing here names a concrete socket type except the tokio implementation of the trait.
@@ -12,13 +12,17 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::dynamodb::error::{DdbError, ErrorCode};
 use crate::dynamodb::{self, Service};
+use crate::s3::S3;
+
+/// A response body: DynamoDB's, whole; S3's, streamed.
+type ResponseBody = Either<Full<Bytes>, s3s::Body>;
 
 /// Largest request body accepted (DynamoDB's largest request, BatchWriteItem, is 16 MB of items; JSON and
 /// base64 add to that).
@@ -42,7 +46,12 @@ impl Listener for tokio::net::TcpListener {
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then waits for requests in flight.
-pub async fn serve<L: Listener>(dynamodb: Arc<Service>, mut listener: L, shutdown: impl Future<Output = ()>) {
+pub async fn serve<L: Listener>(
+    dynamodb: Arc<Service>,
+    s3: Arc<S3>,
+    mut listener: L,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     tokio::pin!(shutdown);
@@ -57,7 +66,10 @@ pub async fn serve<L: Listener>(dynamodb: Arc<Service>, mut listener: L, shutdow
                     }
                 };
                 let service = Arc::clone(&dynamodb);
-                let svc = hyper::service::service_fn(move |req| handle(Arc::clone(&service), req));
+                let s3 = Arc::clone(&s3);
+                let svc = hyper::service::service_fn(move |req| {
+                    dispatch(Arc::clone(&service), Arc::clone(&s3), req)
+                });
                 let conn = builder.serve_connection(TokioIo::new(io), svc).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
@@ -72,15 +84,26 @@ pub async fn serve<L: Listener>(dynamodb: Arc<Service>, mut listener: L, shutdow
     graceful.shutdown().await;
 }
 
-async fn handle(dynamodb: Arc<Service>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+/// DynamoDB and Streams requests are POSTs with `X-Amz-Target`; everything else is S3.
+async fn dispatch(
+    dynamodb: Arc<Service>,
+    s3: Arc<S3>,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
     let target = req
         .headers()
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let Some(target) = target else {
-        return Ok(s3_not_implemented());
-    };
+    match target {
+        Some(target) if req.method() == http::Method::POST => {
+            Ok(handle(dynamodb, target, req).await.map(Either::Left))
+        }
+        _ => Ok(s3.handle(req).await.map(Either::Right)),
+    }
+}
+
+async fn handle(dynamodb: Arc<Service>, target: String, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let request_id = dynamodb.rng.string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 52);
     let account = account_from_authorization(req.headers());
     let gzip = req
@@ -128,7 +151,7 @@ async fn handle(dynamodb: Arc<Service>, req: Request<Incoming>) -> Result<Respon
     if compressed {
         headers.insert(http::header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
-    Ok(response)
+    response
 }
 
 /// Responses at least this large are gzip'd for clients that send `Accept-Encoding: gzip`. AWS compresses
@@ -188,17 +211,6 @@ pub fn account_from_authorization(headers: &HeaderMap) -> String {
     } else {
         DEFAULT.into()
     }
-}
-
-fn s3_not_implemented() -> Response<Full<Bytes>> {
-    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NotImplemented</Code><Message>S3 is not served by this build of ddbrep-emu yet</Message></Error>";
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-    *response.status_mut() = StatusCode::NOT_IMPLEMENTED;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
-    response
 }
 
 #[cfg(test)]

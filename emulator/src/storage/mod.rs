@@ -19,6 +19,7 @@
 pub mod catalog;
 pub mod items;
 pub mod keys;
+pub mod objects;
 pub mod schema;
 pub mod streams;
 
@@ -200,6 +201,16 @@ impl Storage {
         let result = f(&conn);
         lock(&self.readers).push(conn);
         Ok(result?)
+    }
+
+    /// The database file (for `:memory:`, the temporary file standing in for it).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the database is a throwaway one, deleted when dropped.
+    pub fn is_temporary(&self) -> bool {
+        self.temporary
     }
 
     /// A table's definition.

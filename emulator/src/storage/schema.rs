@@ -75,6 +75,51 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     INSERT INTO counters (name, value) VALUES ('sequence', 0);
     "#,
+    // 2: S3 — buckets, object versions and delete markers, multipart uploads and parts (storage::objects).
+    // Keys are BLOBs of their UTF-8 bytes so that SQLite's order is S3's (bytewise). Bodies live in blob
+    // files beside the database (s3::blobs), named by `files`, or inline in `body` when small.
+    r#"
+    CREATE TABLE s3_buckets (
+        name        TEXT PRIMARY KEY,
+        created_ms  INTEGER NOT NULL,
+        versioning  TEXT NOT NULL DEFAULT ''   -- '' (never enabled), 'Enabled' or 'Suspended'
+    ) WITHOUT ROWID;
+    CREATE TABLE s3_objects (
+        id             INTEGER PRIMARY KEY,    -- larger is newer
+        bucket         TEXT NOT NULL,
+        key            BLOB NOT NULL,
+        version_id     TEXT NOT NULL,          -- 'null' when written without versioning
+        is_latest      INTEGER NOT NULL,
+        delete_marker  INTEGER NOT NULL,
+        modified_ms    INTEGER NOT NULL,
+        size           INTEGER NOT NULL,
+        etag           TEXT NOT NULL,          -- without quotes
+        meta           TEXT NOT NULL,          -- ObjectMeta as JSON
+        body           BLOB,                   -- the bytes of a small object
+        files          TEXT                    -- JSON [[file, length], ...] of a larger one
+    );
+    CREATE UNIQUE INDEX s3_objects_by_version ON s3_objects (bucket, key, version_id);
+    CREATE INDEX s3_objects_by_key ON s3_objects (bucket, key, id);
+    CREATE INDEX s3_objects_current ON s3_objects (bucket, key) WHERE is_latest = 1 AND delete_marker = 0;
+    CREATE TABLE s3_uploads (
+        upload_id     TEXT PRIMARY KEY,
+        bucket        TEXT NOT NULL,
+        key           BLOB NOT NULL,
+        initiated_ms  INTEGER NOT NULL,
+        meta          TEXT NOT NULL            -- ObjectMeta the object will have
+    ) WITHOUT ROWID;
+    CREATE INDEX s3_uploads_by_key ON s3_uploads (bucket, key, initiated_ms);
+    CREATE TABLE s3_parts (
+        upload_id    TEXT NOT NULL,
+        part_number  INTEGER NOT NULL,
+        size         INTEGER NOT NULL,
+        etag         TEXT NOT NULL,
+        modified_ms  INTEGER NOT NULL,
+        checksums    TEXT NOT NULL,
+        file         TEXT NOT NULL,
+        PRIMARY KEY (upload_id, part_number)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Brings the database up to the latest schema version.
