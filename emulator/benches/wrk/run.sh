@@ -18,9 +18,14 @@ put=$(wrk -t2 -c16 -d"${secs}s" -s emulator/benches/wrk/put_item.lua "$url" | ra
 get=$(wrk -t2 -c16 -d"${secs}s" -s emulator/benches/wrk/get_item.lua "$url" | rate)
 batch=$(wrk -t2 -c16 -d"${secs}s" -s emulator/benches/wrk/batch_write.lua "$url" | rate)
 scan=$(wrk -t1 -c1 -d"${secs}s" -s emulator/benches/wrk/scan.lua "$url" | rate)
+curl -s -o /dev/null -X PUT "$url/bench"
+s3put=$(wrk -t2 -c16 -d"${secs}s" -s emulator/benches/wrk/s3_put.lua "$url" | rate)
+s3get=$(wrk -t2 -c16 -d"${secs}s" -s emulator/benches/wrk/s3_get.lua "$url" | rate)
 echo "| wrk, 2 threads, 16 connections, ${secs}s | rate |"
 echo "|---|---|"
 echo "| PutItem | $put req/s |"
 echo "| GetItem | $get req/s |"
 echo "| BatchWriteItem (25 items) | $(awk "BEGIN {printf \"%.0f\", $batch * 25}") items/s |"
 echo "| Scan (1 connection, 1,000-item pages) | $(awk "BEGIN {printf \"%.0f\", $scan * 1000}") items/s |"
+echo "| S3 PutObject, 1 KiB | $s3put req/s |"
+echo "| S3 GetObject, 1 KiB | $s3get req/s |"

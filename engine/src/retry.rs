@@ -1,0 +1,390 @@
+//! Retries, backoff and pacing, shared by every job: exponential backoff with full jitter from a seeded
+//! generator, a bounded queue of outstanding requests ([`Outbox`]), and a rate limit expressed as "wait
+//! until T". No clock and no OS randomness: time comes in as an argument and the seed in the plan.
+//!
+//! Backoff follows AWS's advice for throttling and for `UnprocessedItems`/`UnprocessedKeys`
+//! ("Exponential Backoff And Jitter", full jitter: a delay drawn uniformly from `0..=min(cap, base·2ⁿ)`).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use crate::io::{object_op_name, table_op_name, Action, JobError, ObjectOp, RequestId, StoreError, TableOp, TableSlot};
+use crate::time::Millis;
+
+/// How a job retries a failed or partly processed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The first backoff's ceiling.
+    pub base: Duration,
+    /// No backoff is longer.
+    pub cap: Duration,
+    /// Attempts without progress before the job gives up (the first try counts).
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    /// 50 ms doubling to 20 s, ten attempts: about a minute of sustained throttling before giving up.
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            base: Duration::from_millis(50),
+            cap: Duration::from_secs(20),
+            max_attempts: 10,
+        }
+    }
+}
+
+/// SplitMix64: a tiny, seedable generator, good enough for jitter and reproducible from the plan's seed.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..=max`.
+    pub fn up_to(&mut self, max: u64) -> u64 {
+        if max == u64::MAX {
+            return self.next_u64();
+        }
+        self.next_u64() % (max + 1)
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before retry number `attempt` (1 for the first retry): full jitter.
+    pub fn backoff(&self, attempt: u32, rng: &mut Rng) -> Duration {
+        let base = u64::try_from(self.base.as_millis()).unwrap_or(u64::MAX);
+        let cap = u64::try_from(self.cap.as_millis()).unwrap_or(u64::MAX);
+        let shift = attempt.saturating_sub(1).min(62);
+        let ceiling = base.saturating_mul(1u64 << shift).min(cap);
+        Duration::from_millis(rng.up_to(ceiling))
+    }
+}
+
+/// A budget of items per second, as "the next request may go at T".
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    per_second: u32,
+    /// When the next page may be asked for, in microseconds (so small pages at high rates add up).
+    allowed_at_us: u128,
+}
+
+/// How much unused budget may accumulate: one second's worth.
+const RATE_BURST_US: u128 = 1_000_000;
+
+impl RateLimit {
+    /// A limit of `per_second` items per second (at least 1).
+    pub fn new(per_second: u32) -> RateLimit {
+        RateLimit {
+            per_second: per_second.max(1),
+            allowed_at_us: 0,
+        }
+    }
+
+    /// Items per second.
+    pub fn per_second(&self) -> u32 {
+        self.per_second
+    }
+
+    /// Whether a request may go now.
+    pub fn ready(&self, now: Millis) -> bool {
+        u128::from(now.0) * 1000 >= self.allowed_at_us
+    }
+
+    /// When a request may go.
+    pub fn next_at(&self) -> Millis {
+        Millis(u64::try_from(self.allowed_at_us.div_ceil(1000)).unwrap_or(u64::MAX))
+    }
+
+    /// Charges `items` consumed at `now`.
+    pub fn charge(&mut self, items: usize, now: Millis) {
+        let now_us = u128::from(now.0) * 1000;
+        let floor = now_us.saturating_sub(RATE_BURST_US);
+        let cost = (items as u128) * 1_000_000 / u128::from(self.per_second);
+        self.allowed_at_us = self.allowed_at_us.max(floor) + cost;
+    }
+}
+
+/// A request a job wants made.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Op {
+    Table(TableSlot, TableOp),
+    Object(ObjectOp),
+}
+
+impl Op {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Op::Table(_, op) => table_op_name(op),
+            Op::Object(op) => object_op_name(op),
+        }
+    }
+}
+
+/// A request with the job's note of what it was for.
+#[derive(Debug, Clone)]
+pub(crate) struct Request<T> {
+    pub tag: T,
+    pub op: Op,
+    /// Tries so far without progress.
+    pub attempt: u32,
+}
+
+/// The requests of one job: queued, outstanding, or waiting out a backoff. The total is bounded by
+/// `max_in_flight`, which is what keeps a job's memory flat: a job asks [`Outbox::has_room`] before it
+/// creates work.
+#[derive(Debug)]
+pub(crate) struct Outbox<T> {
+    next_id: u64,
+    queued: VecDeque<Request<T>>,
+    sent: BTreeMap<u64, Request<T>>,
+    waiting: Vec<(Millis, Request<T>)>,
+    policy: RetryPolicy,
+    rng: Rng,
+    max_in_flight: usize,
+}
+
+impl<T> Outbox<T> {
+    pub(crate) fn new(policy: RetryPolicy, seed: u64, max_in_flight: usize) -> Outbox<T> {
+        Outbox {
+            next_id: 0,
+            queued: VecDeque::new(),
+            sent: BTreeMap::new(),
+            waiting: Vec::new(),
+            policy,
+            rng: Rng::new(seed),
+            max_in_flight: max_in_flight.max(1),
+        }
+    }
+
+    /// Requests not yet answered: queued, sent or backing off.
+    pub(crate) fn load(&self) -> usize {
+        self.queued.len() + self.sent.len() + self.waiting.len()
+    }
+
+    pub(crate) fn has_room(&self) -> bool {
+        self.load() < self.max_in_flight
+    }
+
+    pub(crate) fn is_idle(&self) -> bool {
+        self.load() == 0
+    }
+
+    pub(crate) fn push(&mut self, tag: T, op: Op) {
+        self.queued.push_back(Request { tag, op, attempt: 1 });
+    }
+
+    pub(crate) fn push_table(&mut self, tag: T, slot: TableSlot, op: TableOp) {
+        self.push(tag, Op::Table(slot, op));
+    }
+
+    pub(crate) fn push_object(&mut self, tag: T, op: ObjectOp) {
+        self.push(tag, Op::Object(op));
+    }
+
+    /// Hands out the next queued request.
+    pub(crate) fn poll<E, S>(&mut self) -> Option<Action<E, S>> {
+        let request = self.queued.pop_front()?;
+        let id = self.next_id;
+        self.next_id += 1;
+        let action = match &request.op {
+            Op::Table(slot, op) => Action::Table {
+                id: RequestId(id),
+                slot: *slot,
+                op: op.clone(),
+            },
+            Op::Object(op) => Action::Object {
+                id: RequestId(id),
+                op: op.clone(),
+            },
+        };
+        self.sent.insert(id, request);
+        Some(action)
+    }
+
+    /// The request an answer is for; `None` for an unknown or repeated id (ignored by the jobs).
+    pub(crate) fn take(&mut self, id: RequestId) -> Option<Request<T>> {
+        self.sent.remove(&id.0)
+    }
+
+    /// Schedules a failed request again, or says why not.
+    pub(crate) fn retry(&mut self, request: Request<T>, error: StoreError, now: Millis) -> Result<(), JobError> {
+        if !error.is_retryable() {
+            return Err(JobError::Store {
+                op: request.op.name(),
+                error,
+            });
+        }
+        self.again(request, false, error, now)
+    }
+
+    /// Schedules what is left of a partly processed request (`UnprocessedItems`/`UnprocessedKeys`).
+    /// `progressed`: some of it was done, so the attempt count starts over.
+    pub(crate) fn retry_leftover(
+        &mut self,
+        tag: T,
+        op: Op,
+        previous_attempt: u32,
+        progressed: bool,
+        now: Millis,
+    ) -> Result<(), JobError> {
+        let request = Request {
+            tag,
+            op,
+            attempt: if progressed { 1 } else { previous_attempt },
+        };
+        self.again(request, progressed, StoreError::Throttled, now)
+    }
+
+    fn again(&mut self, mut request: Request<T>, progressed: bool, last: StoreError, now: Millis) -> Result<(), JobError> {
+        if !progressed && request.attempt >= self.policy.max_attempts {
+            return Err(JobError::RetriesExhausted {
+                op: request.op.name(),
+                attempts: request.attempt,
+                last,
+            });
+        }
+        let delay = self.policy.backoff(request.attempt, &mut self.rng);
+        if !progressed {
+            request.attempt += 1;
+        }
+        self.waiting.push((now.saturating_add(delay), request));
+        Ok(())
+    }
+
+    /// Moves requests whose backoff is over back into the queue, earliest first.
+    pub(crate) fn handle_timeout(&mut self, now: Millis) {
+        if self.waiting.iter().all(|(at, _)| *at > now) {
+            return;
+        }
+        self.waiting.sort_by_key(|(at, _)| *at);
+        let due = self.waiting.iter().take_while(|(at, _)| *at <= now).count();
+        for (_, request) in self.waiting.drain(..due) {
+            self.queued.push_back(request);
+        }
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Millis> {
+        self.waiting.iter().map(|(at, _)| *at).min()
+    }
+}
+
+/// The earlier of two optional deadlines.
+pub(crate) fn earliest(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_full_jitter_under_a_doubling_ceiling() {
+        let policy = RetryPolicy {
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(1000),
+            max_attempts: 5,
+        };
+        let mut rng = Rng::new(7);
+        for _ in 0..200 {
+            assert!(policy.backoff(1, &mut rng) <= Duration::from_millis(100));
+            assert!(policy.backoff(3, &mut rng) <= Duration::from_millis(400));
+            assert!(policy.backoff(30, &mut rng) <= Duration::from_millis(1000));
+        }
+        let spread: std::collections::BTreeSet<_> = (0..50).map(|_| policy.backoff(4, &mut rng)).collect();
+        assert!(spread.len() > 10, "jitter spreads the delays");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_delays() {
+        let policy = RetryPolicy::default();
+        let a: Vec<_> = {
+            let mut rng = Rng::new(42);
+            (1..10).map(|n| policy.backoff(n, &mut rng)).collect()
+        };
+        let mut rng = Rng::new(42);
+        let b: Vec<_> = (1..10).map(|n| policy.backoff(n, &mut rng)).collect();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_rate_limit_spaces_pages_by_their_item_count() {
+        let mut limit = RateLimit::new(100);
+        assert!(limit.ready(Millis(5_000)));
+        limit.charge(100, Millis(5_000));
+        // A second's budget of burst, then one second per 100 items.
+        assert!(limit.ready(Millis(5_000)));
+        limit.charge(100, Millis(5_000));
+        assert!(!limit.ready(Millis(5_000)));
+        assert_eq!(limit.next_at(), Millis(5_000));
+        limit.charge(50, Millis(5_000));
+        assert_eq!(limit.next_at(), Millis(5_500));
+        assert!(limit.ready(Millis(5_500)));
+    }
+
+    #[test]
+    fn retries_stop_after_the_last_attempt_with_a_typed_error() {
+        let policy = RetryPolicy {
+            base: Duration::from_millis(10),
+            cap: Duration::from_millis(10),
+            max_attempts: 3,
+        };
+        let mut outbox: Outbox<()> = Outbox::new(policy, 1, 4);
+        outbox.push_table((), TableSlot::Primary, TableOp::BatchWrite { writes: vec![] });
+        let mut now = Millis(0);
+        for round in 0.. {
+            let Some(Action::<(), ()>::Table { id, .. }) = outbox.poll() else {
+                panic!("a request")
+            };
+            let request = outbox.take(id).unwrap();
+            match outbox.retry(request, StoreError::Throttled, now) {
+                Ok(()) => {
+                    now = outbox.poll_timeout().unwrap();
+                    outbox.handle_timeout(now);
+                }
+                Err(e) => {
+                    assert_eq!(round, 2);
+                    assert_eq!(
+                        e,
+                        JobError::RetriesExhausted {
+                            op: "BatchWriteItem",
+                            attempts: 3,
+                            last: StoreError::Throttled
+                        }
+                    );
+                    break;
+                }
+            }
+        }
+        assert!(outbox.is_idle());
+    }
+
+    #[test]
+    fn fatal_errors_are_not_retried() {
+        let mut outbox: Outbox<()> = Outbox::new(RetryPolicy::default(), 1, 4);
+        outbox.push_object((), ObjectOp::Delete { key: "k".into() });
+        let Some(Action::<(), ()>::Object { id, .. }) = outbox.poll() else {
+            panic!("a request")
+        };
+        let request = outbox.take(id).unwrap();
+        assert!(matches!(
+            outbox.retry(request, StoreError::Fatal("NoSuchBucket".into()), Millis(0)),
+            Err(JobError::Store { op: "DeleteObject", .. })
+        ));
+    }
+}
