@@ -468,8 +468,7 @@ pub fn table_op_name(op: &TableOp) -> &'static str {
         TableOp::BatchWrite { .. } => "BatchWriteItem",
         TableOp::Get { .. } => "GetItem",
         TableOp::ConditionalWrite {
-            write: Write::Put(_),
-            ..
+            write: Write::Put(_), ..
         } => "PutItem",
         TableOp::ConditionalWrite {
             write: Write::Delete(_),
@@ -503,12 +502,17 @@ mod tests {
         assert_eq!(c.expression, "attribute_exists(#k) AND #a0 = :v0 AND #a1 = :v1");
         assert_eq!(c.names.len(), 3);
         assert_eq!(c.values.len(), 2);
-        assert_eq!(Expect::Absent.condition("id").expression, "attribute_not_exists(#k)");
+        assert_eq!(
+            Expect::Absent.condition("id").expression,
+            "attribute_not_exists(#k)"
+        );
     }
 
     #[test]
     fn a_huge_expected_item_narrows_to_the_key() {
-        let item: Item = (0..600).map(|i| (format!("attribute{i}"), Value::from(i))).collect();
+        let item: Item = (0..600)
+            .map(|i| (format!("attribute{i}"), Value::from(i)))
+            .collect();
         let c = Expect::Equals(item).condition("id");
         assert_eq!(c.expression, "attribute_exists(#k)");
         assert!(c.values.is_empty());

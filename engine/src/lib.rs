@@ -26,10 +26,19 @@
 //! This crate performs no I/O whatsoever: no sockets, files, clocks or randomness. Drivers in the other
 //! crates feed it inputs and carry out the actions it asks for.
 
+pub mod backfill;
 pub mod backup_key;
 pub mod codec;
+pub mod diff;
+pub mod dump;
 pub mod expr;
+pub mod history;
+pub mod io;
 pub mod model;
+mod reconcile;
+pub mod record;
+pub mod retry;
+pub mod snapshot;
 pub mod time;
 
 #[cfg(feature = "testing")]

@@ -8,7 +8,9 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use crate::io::{object_op_name, table_op_name, Action, JobError, ObjectOp, RequestId, StoreError, TableOp, TableSlot};
+use crate::io::{
+    object_op_name, table_op_name, Action, JobError, ObjectOp, RequestId, StoreError, TableOp, TableSlot,
+};
 use crate::time::Millis;
 
 /// How a job retries a failed or partly processed request.
@@ -219,7 +221,12 @@ impl<T> Outbox<T> {
     }
 
     /// Schedules a failed request again, or says why not.
-    pub(crate) fn retry(&mut self, request: Request<T>, error: StoreError, now: Millis) -> Result<(), JobError> {
+    pub(crate) fn retry(
+        &mut self,
+        request: Request<T>,
+        error: StoreError,
+        now: Millis,
+    ) -> Result<(), JobError> {
         if !error.is_retryable() {
             return Err(JobError::Store {
                 op: request.op.name(),
@@ -247,7 +254,13 @@ impl<T> Outbox<T> {
         self.again(request, progressed, StoreError::Throttled, now)
     }
 
-    fn again(&mut self, mut request: Request<T>, progressed: bool, last: StoreError, now: Millis) -> Result<(), JobError> {
+    fn again(
+        &mut self,
+        mut request: Request<T>,
+        progressed: bool,
+        last: StoreError,
+        now: Millis,
+    ) -> Result<(), JobError> {
         if !progressed && request.attempt >= self.policy.max_attempts {
             return Err(JobError::RetriesExhausted {
                 op: request.op.name(),
@@ -331,10 +344,10 @@ mod tests {
         assert!(limit.ready(Millis(5_000)));
         limit.charge(100, Millis(5_000));
         assert!(!limit.ready(Millis(5_000)));
-        assert_eq!(limit.next_at(), Millis(5_000));
+        assert_eq!(limit.next_at(), Millis(6_000));
         limit.charge(50, Millis(5_000));
-        assert_eq!(limit.next_at(), Millis(5_500));
-        assert!(limit.ready(Millis(5_500)));
+        assert_eq!(limit.next_at(), Millis(6_500));
+        assert!(limit.ready(Millis(6_500)));
     }
 
     #[test]
@@ -384,7 +397,10 @@ mod tests {
         let request = outbox.take(id).unwrap();
         assert!(matches!(
             outbox.retry(request, StoreError::Fatal("NoSuchBucket".into()), Millis(0)),
-            Err(JobError::Store { op: "DeleteObject", .. })
+            Err(JobError::Store {
+                op: "DeleteObject",
+                ..
+            })
         ));
     }
 }

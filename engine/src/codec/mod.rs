@@ -3,6 +3,7 @@
 //! of what they refuse.
 
 pub mod ddb_json;
+pub mod history_text;
 pub mod plain_json;
 pub mod stream_event;
 
