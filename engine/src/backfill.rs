@@ -20,7 +20,7 @@ use crate::backup_key;
 use crate::codec::ddb_json;
 use crate::diff::check_segments;
 use crate::io::{
-    Action, Input, Job, JobError, ObjectCondition, ObjectOp, ObjectResult, TableOp, TableResult, TableSlot,
+    Action, Input, JobError, ObjectCondition, ObjectOp, ObjectResult, TableOp, TableResult, TableSlot,
 };
 use crate::model::{Item, Key, KeySchema};
 use crate::reconcile::{result_name, RTag, Reconciler, Target, Verdict};
@@ -404,22 +404,7 @@ impl Backfill {
     }
 }
 
-impl Job for Backfill {
-    type Event = BackfillEvent;
-    type Summary = BackfillSummary;
-    fn handle(&mut self, input: Input, now: Millis) {
-        Backfill::handle(self, input, now);
-    }
-    fn handle_timeout(&mut self, now: Millis) {
-        Backfill::handle_timeout(self, now);
-    }
-    fn poll(&mut self) -> Option<Action<BackfillEvent, BackfillSummary>> {
-        Backfill::poll(self)
-    }
-    fn poll_timeout(&self) -> Option<Millis> {
-        Backfill::poll_timeout(self)
-    }
-}
+crate::io::impl_job!(Backfill, BackfillEvent, BackfillSummary);
 
 /// The object key of an item's backup, for drivers and tests: `{prefix}/{table}/{key hash}`.
 pub fn object_key_of(plan: &BackfillPlan, key: &Key) -> String {

@@ -17,7 +17,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use crate::io::{
-    Action, Input, Job, JobError, ObjectResult, StoreError, TableOp, TableResult, TableSlot, MAX_BATCH_GET,
+    Action, Input, JobError, ObjectResult, StoreError, TableOp, TableResult, TableSlot, MAX_BATCH_GET,
 };
 use crate::model::{Item, Key, KeySchema};
 use crate::reconcile::{result_name, RTag, Reconciler, Target, Verdict};
@@ -565,22 +565,7 @@ impl Diff {
     }
 }
 
-impl Job for Diff {
-    type Event = DiffEvent;
-    type Summary = DiffSummary;
-    fn handle(&mut self, input: Input, now: Millis) {
-        Diff::handle(self, input, now);
-    }
-    fn handle_timeout(&mut self, now: Millis) {
-        Diff::handle_timeout(self, now);
-    }
-    fn poll(&mut self) -> Option<Action<DiffEvent, DiffSummary>> {
-        Diff::poll(self)
-    }
-    fn poll_timeout(&self) -> Option<Millis> {
-        Diff::poll_timeout(self)
-    }
-}
+crate::io::impl_job!(Diff, DiffEvent, DiffSummary);
 
 /// Checks a segment list against `TotalSegments` (1 to 1,000,000, each segment below it, no repeats).
 pub(crate) fn check_segments(segments: &[u32], total: u32) -> Result<(), JobError> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::codec::ddb_json;
 use crate::diff::{check_segments, unexpected_object};
-use crate::io::{Action, Input, Job, JobError, TableOp, TableResult, TableSlot};
+use crate::io::{Action, Input, JobError, TableOp, TableResult, TableSlot};
 use crate::model::Item;
 use crate::reconcile::result_name;
 use crate::retry::{earliest, Outbox, RateLimit, RetryPolicy};
@@ -299,19 +299,4 @@ impl Dump {
     }
 }
 
-impl Job for Dump {
-    type Event = DumpEvent;
-    type Summary = DumpSummary;
-    fn handle(&mut self, input: Input, now: Millis) {
-        Dump::handle(self, input, now);
-    }
-    fn handle_timeout(&mut self, now: Millis) {
-        Dump::handle_timeout(self, now);
-    }
-    fn poll(&mut self) -> Option<Action<DumpEvent, DumpSummary>> {
-        Dump::poll(self)
-    }
-    fn poll_timeout(&self) -> Option<Millis> {
-        Dump::poll_timeout(self)
-    }
-}
+crate::io::impl_job!(Dump, DumpEvent, DumpSummary);

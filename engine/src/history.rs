@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use crate::backup_key;
 use crate::codec::{ddb_json, history_text};
-use crate::io::{Action, Input, Job, JobError, ObjectOp, ObjectResult, ObjectVersion};
+use crate::io::{Action, Input, JobError, ObjectOp, ObjectResult, ObjectVersion};
 use crate::model::{Item, Key};
 use crate::retry::{Outbox, RetryPolicy};
 use crate::time::Millis;
@@ -344,19 +344,4 @@ impl History {
     }
 }
 
-impl Job for History {
-    type Event = HistoryEvent;
-    type Summary = HistorySummary;
-    fn handle(&mut self, input: Input, now: Millis) {
-        History::handle(self, input, now);
-    }
-    fn handle_timeout(&mut self, now: Millis) {
-        History::handle_timeout(self, now);
-    }
-    fn poll(&mut self) -> Option<Action<HistoryEvent, HistorySummary>> {
-        History::poll(self)
-    }
-    fn poll_timeout(&self) -> Option<Millis> {
-        History::poll_timeout(self)
-    }
-}
+crate::io::impl_job!(History, HistoryEvent, HistorySummary);

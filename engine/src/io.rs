@@ -460,6 +460,30 @@ pub trait Job {
     fn poll_timeout(&self) -> Option<Millis>;
 }
 
+/// Implements [`Job`] for a job type by delegating to its inherent `handle`, `handle_timeout`, `poll` and
+/// `poll_timeout` (each job keeps those inherent, so callers need not import the trait).
+macro_rules! impl_job {
+    ($job:ty, $event:ty, $summary:ty) => {
+        impl $crate::io::Job for $job {
+            type Event = $event;
+            type Summary = $summary;
+            fn handle(&mut self, input: $crate::io::Input, now: $crate::time::Millis) {
+                <$job>::handle(self, input, now);
+            }
+            fn handle_timeout(&mut self, now: $crate::time::Millis) {
+                <$job>::handle_timeout(self, now);
+            }
+            fn poll(&mut self) -> Option<$crate::io::Action<$event, $summary>> {
+                <$job>::poll(self)
+            }
+            fn poll_timeout(&self) -> Option<$crate::time::Millis> {
+                <$job>::poll_timeout(self)
+            }
+        }
+    };
+}
+pub(crate) use impl_job;
+
 /// The name of a table request, for errors.
 pub fn table_op_name(op: &TableOp) -> &'static str {
     match op {

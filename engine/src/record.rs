@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, VecDeque};
 
 use crate::backup_key;
 use crate::codec::{ddb_json, plain_json};
-use crate::io::{Action, Input, Job, JobError, ObjectOp, ObjectResult, TableOp, TableResult, TableSlot};
+use crate::io::{Action, Input, JobError, ObjectOp, ObjectResult, TableOp, TableResult, TableSlot};
 use crate::model::{Item, Key, KeySchema};
 use crate::reconcile::{equal_ignoring, result_name, RTag, Reconciler, Target, Verdict};
 use crate::retry::{Outbox, RetryPolicy};
@@ -397,19 +397,4 @@ impl Record {
     }
 }
 
-impl Job for Record {
-    type Event = RecordEvent;
-    type Summary = RecordSummary;
-    fn handle(&mut self, input: Input, now: Millis) {
-        Record::handle(self, input, now);
-    }
-    fn handle_timeout(&mut self, now: Millis) {
-        Record::handle_timeout(self, now);
-    }
-    fn poll(&mut self) -> Option<Action<RecordEvent, RecordSummary>> {
-        Record::poll(self)
-    }
-    fn poll_timeout(&self) -> Option<Millis> {
-        Record::poll_timeout(self)
-    }
-}
+crate::io::impl_job!(Record, RecordEvent, RecordSummary);

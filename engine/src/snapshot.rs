@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::io::{Action, Input, Job, JobError, ObjectInfo, ObjectOp, ObjectResult};
+use crate::io::{Action, Input, JobError, ObjectInfo, ObjectOp, ObjectResult};
 use crate::retry::{Outbox, RetryPolicy};
 use crate::time::Millis;
 
@@ -289,19 +289,4 @@ impl Snapshot {
     }
 }
 
-impl Job for Snapshot {
-    type Event = SnapshotEvent;
-    type Summary = SnapshotSummary;
-    fn handle(&mut self, input: Input, now: Millis) {
-        Snapshot::handle(self, input, now);
-    }
-    fn handle_timeout(&mut self, now: Millis) {
-        Snapshot::handle_timeout(self, now);
-    }
-    fn poll(&mut self) -> Option<Action<SnapshotEvent, SnapshotSummary>> {
-        Snapshot::poll(self)
-    }
-    fn poll_timeout(&self) -> Option<Millis> {
-        Snapshot::poll_timeout(self)
-    }
-}
+crate::io::impl_job!(Snapshot, SnapshotEvent, SnapshotSummary);
