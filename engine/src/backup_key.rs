@@ -3,8 +3,11 @@
 //! `key_json` is the compact DynamoDB-JSON of the key attributes only, **sorted by attribute name**
 //! (`{"hash":{"S":"a"},"range":{"N":"1"}}`), so every tool computes the same name for an item. The original
 //! tool hashed composite keys in other orders in some code paths (its issue #90); [`legacy_key_jsons`] lists
-//! those, for the tools that read objects it wrote.
+//! those. It also hashed with **MD5**, not SHA-256 (`crypto.createHash('md5')` in its backup Lambda and its
+//! backfill): BRIEF §3 specifies SHA-256 and we write SHA-256, so [`candidate_object_keys`] also lists the
+//! MD5 names, and the reading tools find objects the original wrote (see DESIGN.md §5).
 
+use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use crate::codec::ddb_json;
@@ -45,6 +48,22 @@ pub fn legacy_key_jsons(key: &Key) -> Vec<String> {
     out
 }
 
+/// Every object key an item's incremental backup may have: ours first (SHA-256 of the sorted key JSON), then
+/// SHA-256 and MD5 of every key order the original used, without repeats. Readers look them up in order.
+pub fn candidate_object_keys(prefix: &str, table: &str, key: &Key) -> Vec<String> {
+    let jsons = legacy_key_jsons(key);
+    let sha = jsons.iter().map(|json| hash_key_json(json));
+    let md5 = jsons.iter().map(|json| hex::encode(Md5::digest(json.as_bytes())));
+    let mut out: Vec<String> = Vec::new();
+    for hash in sha.chain(md5) {
+        let name = format!("{prefix}/{table}/{hash}");
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +86,22 @@ mod tests {
         assert_eq!(
             object_key("backups", "fake", &key),
             format!("backups/fake/{SINGLE}")
+        );
+    }
+
+    #[test]
+    fn the_originals_md5_names_are_candidates_too() {
+        let schema = KeySchema::partition_only("id", ScalarType::S);
+        let key = schema
+            .key_of(&parse_item(r#"{"id":{"S":"abc"}}"#).unwrap())
+            .unwrap();
+        // printf '%s' '{"id":{"S":"abc"}}' | md5sum
+        assert_eq!(
+            candidate_object_keys("p", "t", &key),
+            [
+                format!("p/t/{SINGLE}"),
+                "p/t/d2baf5e1a571ca613f990e3c082d6092".to_owned()
+            ]
         );
     }
 

@@ -115,15 +115,10 @@ pub struct History {
 impl History {
     /// A history run.
     pub fn new(plan: HistoryPlan) -> History {
-        let names = backup_key::legacy_key_jsons(&plan.key)
+        let names = backup_key::candidate_object_keys(&plan.prefix, &plan.table, &plan.key)
             .into_iter()
-            .map(|json| Name {
-                object_key: format!(
-                    "{}/{}/{}",
-                    plan.prefix,
-                    plan.table,
-                    backup_key::hash_key_json(&json)
-                ),
+            .map(|object_key| Name {
+                object_key,
                 key_marker: None,
                 version_marker: None,
                 done: false,

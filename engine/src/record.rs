@@ -187,10 +187,7 @@ impl Record {
                 );
             }
             RecordTool::DiffBackup { prefix, table } => {
-                job.object_names = backup_key::legacy_key_jsons(&key)
-                    .iter()
-                    .map(|json| format!("{prefix}/{table}/{}", backup_key::hash_key_json(json)))
-                    .collect();
+                job.object_names = backup_key::candidate_object_keys(&prefix, &table, &key);
                 job.outbox.push_table(
                     Tag::GetPrimary,
                     TableSlot::Primary,
