@@ -6,9 +6,8 @@ mod common;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    LocalSecondaryIndex, Projection, ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    ScalarAttributeType, Select,
+    AttributeValue, BillingMode, GlobalSecondaryIndex, KeyType, LocalSecondaryIndex, Projection,
+    ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, Select,
 };
 use common::{create_table, error_of, n, s, start};
 
@@ -207,65 +206,17 @@ async fn events_table(t: &common::TestEmu) {
         .create_table()
         .table_name("events")
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("user")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("at")
-                .attribute_type(ScalarAttributeType::N)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("kind")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("name")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("user")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("at")
-                .key_type(KeyType::Range)
-                .build()
-                .unwrap(),
-        )
+        .attribute_definitions(common::attr("user", ScalarAttributeType::S))
+        .attribute_definitions(common::attr("at", ScalarAttributeType::N))
+        .attribute_definitions(common::attr("kind", ScalarAttributeType::S))
+        .attribute_definitions(common::attr("name", ScalarAttributeType::S))
+        .key_schema(common::key_elem("user", KeyType::Hash))
+        .key_schema(common::key_elem("at", KeyType::Range))
         .local_secondary_indexes(
             LocalSecondaryIndex::builder()
                 .index_name("by-name")
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name("user")
-                        .key_type(KeyType::Hash)
-                        .build()
-                        .unwrap(),
-                )
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name("name")
-                        .key_type(KeyType::Range)
-                        .build()
-                        .unwrap(),
-                )
+                .key_schema(common::key_elem("user", KeyType::Hash))
+                .key_schema(common::key_elem("name", KeyType::Range))
                 .projection(Projection::builder().projection_type(ProjectionType::All).build())
                 .build()
                 .unwrap(),
@@ -273,20 +224,8 @@ async fn events_table(t: &common::TestEmu) {
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name("by-kind")
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name("kind")
-                        .key_type(KeyType::Hash)
-                        .build()
-                        .unwrap(),
-                )
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name("at")
-                        .key_type(KeyType::Range)
-                        .build()
-                        .unwrap(),
-                )
+                .key_schema(common::key_elem("kind", KeyType::Hash))
+                .key_schema(common::key_elem("at", KeyType::Range))
                 .projection(
                     Projection::builder()
                         .projection_type(ProjectionType::Include)

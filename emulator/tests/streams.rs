@@ -7,8 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, StreamSpecification,
-    StreamViewType, TimeToLiveSpecification,
+    BillingMode, KeyType, ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodbstreams::types::{OperationType, Record, ShardIteratorType};
 use common::{n, s, start, start_with, TestEmu};
@@ -23,20 +22,8 @@ async fn table_with_stream(t: &TestEmu, name: &str, view: StreamViewType) -> Str
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
+        .attribute_definitions(common::attr("id", ScalarAttributeType::S))
+        .key_schema(common::key_elem("id", KeyType::Hash))
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ProvisionedThroughput, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
+    BillingMode, KeyType, Projection, ProjectionType, ProvisionedThroughput, ScalarAttributeType,
+    StreamSpecification, StreamViewType, TableStatus,
 };
 use common::{create_table, error_of, start};
 
@@ -19,34 +19,10 @@ async fn create_describe_and_wait_for_a_table() {
         .ddb
         .create_table()
         .table_name("orders")
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("at")
-                .attribute_type(ScalarAttributeType::N)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("at")
-                .key_type(KeyType::Range)
-                .build()
-                .unwrap(),
-        )
+        .attribute_definitions(common::attr("id", ScalarAttributeType::S))
+        .attribute_definitions(common::attr("at", ScalarAttributeType::N))
+        .key_schema(common::key_elem("id", KeyType::Hash))
+        .key_schema(common::key_elem("at", KeyType::Range))
         .provisioned_throughput(
             ProvisionedThroughput::builder()
                 .read_capacity_units(5)
@@ -148,20 +124,8 @@ async fn table_errors_are_awss() {
         .create_table()
         .table_name("dup")
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
+        .attribute_definitions(common::attr("id", ScalarAttributeType::S))
+        .key_schema(common::key_elem("id", KeyType::Hash))
         .send()
         .await
         .unwrap_err();
@@ -196,27 +160,9 @@ async fn table_errors_are_awss() {
         .create_table()
         .table_name("extra")
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("x")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
+        .attribute_definitions(common::attr("id", ScalarAttributeType::S))
+        .attribute_definitions(common::attr("x", ScalarAttributeType::S))
+        .key_schema(common::key_elem("id", KeyType::Hash))
         .send()
         .await
         .unwrap_err();
@@ -229,20 +175,8 @@ async fn table_errors_are_awss() {
         .ddb
         .create_table()
         .table_name("nothroughput")
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
+        .attribute_definitions(common::attr("id", ScalarAttributeType::S))
+        .key_schema(common::key_elem("id", KeyType::Hash))
         .send()
         .await
         .unwrap_err();
@@ -254,20 +188,8 @@ async fn table_errors_are_awss() {
         .create_table()
         .table_name("bad name")
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
+        .attribute_definitions(common::attr("id", ScalarAttributeType::S))
+        .key_schema(common::key_elem("id", KeyType::Hash))
         .send()
         .await
         .unwrap_err();
@@ -367,25 +289,13 @@ async fn update_table_switches_the_stream_and_adds_an_index() {
     t.ddb
         .update_table()
         .table_name("tbl")
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("g")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
+        .attribute_definitions(common::attr("g", ScalarAttributeType::S))
         .global_secondary_index_updates(
             aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
                 .create(
                     aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
                         .index_name("by-g")
-                        .key_schema(
-                            KeySchemaElement::builder()
-                                .attribute_name("g")
-                                .key_type(KeyType::Hash)
-                                .build()
-                                .unwrap(),
-                        )
+                        .key_schema(common::key_elem("g", KeyType::Hash))
                         .projection(
                             Projection::builder()
                                 .projection_type(ProjectionType::KeysOnly)
@@ -423,37 +333,13 @@ async fn a_global_index_can_be_removed_and_protected_tables_are_not_deleted() {
         .table_name("guarded")
         .billing_mode(BillingMode::PayPerRequest)
         .deletion_protection_enabled(true)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("g")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
+        .attribute_definitions(common::attr("id", ScalarAttributeType::S))
+        .attribute_definitions(common::attr("g", ScalarAttributeType::S))
+        .key_schema(common::key_elem("id", KeyType::Hash))
         .global_secondary_indexes(
             aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
                 .index_name("by-g")
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name("g")
-                        .key_type(KeyType::Hash)
-                        .build()
-                        .unwrap(),
-                )
+                .key_schema(common::key_elem("g", KeyType::Hash))
                 .projection(Projection::builder().projection_type(ProjectionType::All).build())
                 .build()
                 .unwrap(),

@@ -3,9 +3,9 @@
 //! `key_json` is the compact DynamoDB-JSON of the key attributes only, **sorted by attribute name**
 //! (`{"hash":{"S":"a"},"range":{"N":"1"}}`), so every tool computes the same name for an item. The original
 //! tool hashed composite keys in other orders in some code paths (its issue #90); [`legacy_key_jsons`] lists
-//! those. It also hashed with **MD5**, not SHA-256 (`crypto.createHash('md5')` in its backup Lambda and its
-//! backfill): BRIEF §3 specifies SHA-256 and we write SHA-256, so [`candidate_object_keys`] also lists the
-//! MD5 names, and the reading tools find objects the original wrote (see DESIGN.md §5).
+//! those. Versions of the original before 2025-06-26 (v10.1.0) hashed with **MD5**, so
+//! [`candidate_object_keys`] also lists the MD5 names, and the reading tools find objects any version wrote
+//! (see DESIGN.md §5).
 
 use md5::Md5;
 use sha2::{Digest, Sha256};

@@ -63,6 +63,24 @@ pub fn n(v: &str) -> AttributeValue {
     AttributeValue::N(v.to_owned())
 }
 
+/// An attribute definition.
+pub fn attr(name: &str, ty: ScalarAttributeType) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ty)
+        .build()
+        .expect("valid definition")
+}
+
+/// A key schema element.
+pub fn key_elem(name: &str, key_type: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()
+        .expect("valid key element")
+}
+
 /// Creates an on-demand table with a partition key `pk` and, optionally, a sort key `sk`.
 pub async fn create_table(
     ddb: &aws_sdk_dynamodb::Client,
@@ -74,36 +92,12 @@ pub async fn create_table(
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(pk.0)
-                .attribute_type(pk.1)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(pk.0)
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        );
+        .attribute_definitions(attr(pk.0, pk.1))
+        .key_schema(key_elem(pk.0, KeyType::Hash));
     if let Some((name, ty)) = sk {
         req = req
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(name)
-                    .attribute_type(ty)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(name)
-                    .key_type(KeyType::Range)
-                    .build()
-                    .unwrap(),
-            );
+            .attribute_definitions(attr(name, ty))
+            .key_schema(key_elem(name, KeyType::Range));
     }
     req.send().await.expect("create table");
 }
