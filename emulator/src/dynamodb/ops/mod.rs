@@ -18,9 +18,15 @@ pub mod update_table;
 
 use std::sync::Arc;
 
+use ddbrep_engine::model::{Item, Key};
+use serde_json::json;
+
 use crate::dynamodb::error::DdbError;
-use crate::dynamodb::Service;
+use crate::dynamodb::expressions::Condition;
+use crate::dynamodb::records::{self, Actor, ChangeEnv};
+use crate::dynamodb::{wire, Request, Service};
 use crate::storage::catalog::Table;
+use crate::storage::keys::KeyColumns;
 
 /// `ReturnValues`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,4 +82,78 @@ pub fn table(svc: &Service, name: &str) -> Result<Arc<Table>, DdbError> {
     svc.storage
         .table(name)
         .ok_or_else(|| DdbError::table_not_found(name))
+}
+
+/// One conditional single-item write (PutItem with `Some(item)`, DeleteItem with `None`): reads the current
+/// item, checks the condition, applies the change. Returns the old item when ALL_OLD was asked for, and the
+/// old item's size (for capacity).
+#[allow(clippy::too_many_arguments)]
+pub async fn write_one(
+    svc: &Service,
+    req: &Request,
+    table: &Arc<Table>,
+    key: Key,
+    new: Option<Item>,
+    condition: Option<Condition>,
+    old_on_failure: bool,
+    returns: ReturnValues,
+) -> Result<(Option<Item>, usize), DdbError> {
+    let region = svc.config.region.clone();
+    let rng = svc.rng.clone();
+    let policy = svc.config.shard_policy;
+    let now = req.now;
+    let table = Arc::clone(table);
+    svc.storage
+        .write(move |ctx| {
+            let old =
+                records::current(ctx.conn, &table, &KeyColumns::of(&key)).map_err(DdbError::internal)?;
+            if let Some(condition) = &condition {
+                let old_item = records::old_item(old.as_ref()).map_err(DdbError::internal)?;
+                if !condition.evaluate(old_item) {
+                    return Err(DdbError::condition_failed(
+                        old_item.cloned().filter(|_| old_on_failure),
+                    ));
+                }
+            }
+            let env = ChangeEnv {
+                region: &region,
+                now,
+                policy,
+                rng: &rng,
+            };
+            records::apply(ctx, &env, &table, &key, old.as_ref(), new.as_ref(), Actor::User)
+                .map_err(DdbError::internal)?;
+            let returned = match returns {
+                ReturnValues::AllOld => records::old_item(old.as_ref())
+                    .map_err(DdbError::internal)?
+                    .cloned(),
+                _ => None,
+            };
+            Ok((returned, old.as_ref().map_or(0, records::Current::size)))
+        })
+        .await
+        .map_err(DdbError::internal)?
+}
+
+/// The answer of a single-item write: `Attributes` (when returned) and `ConsumedCapacity` (when asked for)
+/// for `size` bytes written.
+pub fn write_output(
+    attributes: Option<&Item>,
+    capacity: wire::Capacity,
+    table: &str,
+    size: usize,
+) -> Result<Vec<u8>, DdbError> {
+    let mut out = json!({});
+    if let Some(map) = out.as_object_mut() {
+        if let Some(attributes) = attributes {
+            map.insert(
+                "Attributes".into(),
+                serde_json::to_value(attributes).map_err(DdbError::internal)?,
+            );
+        }
+        if let Some(c) = capacity.report(table, wire::write_units(size), false) {
+            map.insert("ConsumedCapacity".into(), c);
+        }
+    }
+    wire::output(&out)
 }

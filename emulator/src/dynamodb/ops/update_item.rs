@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use ddbrep_engine::model::{Item, ModelErrorKind};
 use serde::Deserialize;
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 
-use super::{return_old_on_failure, table, ReturnValues};
+use super::{return_old_on_failure, table, write_output, ReturnValues};
 use crate::dynamodb::error::DdbError;
 use crate::dynamodb::expressions::{self, Exprs};
 use crate::dynamodb::records::{self, Actor, ChangeEnv};
@@ -123,18 +123,7 @@ pub async fn run(svc: &Service, req: &Request, body: &[u8]) -> Result<Vec<u8>, D
         ReturnValues::UpdatedOld => old.as_ref().map(pick),
         ReturnValues::UpdatedNew => Some(pick(&new)),
     };
-    let mut out = json!({});
-    if let Some(map) = out.as_object_mut() {
-        if let Some(attributes) = attributes.filter(|a| !a.is_empty()) {
-            map.insert(
-                "Attributes".into(),
-                serde_json::to_value(&attributes).map_err(DdbError::internal)?,
-            );
-        }
-        let size = new.size().max(old.as_ref().map_or(0, |o| o.size()));
-        if let Some(c) = capacity.report(&table.meta.name, wire::write_units(size), false) {
-            map.insert("ConsumedCapacity".into(), c);
-        }
-    }
-    wire::output(&out)
+    let size = new.size().max(old.as_ref().map_or(0, |o| o.size()));
+    let attributes = attributes.filter(|a| !a.is_empty());
+    write_output(attributes.as_ref(), capacity, &table.meta.name, size)
 }
