@@ -7,6 +7,7 @@
 //! - [`error`]: error kinds and exit codes.
 
 pub mod commands;
+pub mod drive;
 pub mod error;
 pub mod location;
 pub mod output;

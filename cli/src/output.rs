@@ -69,6 +69,49 @@ impl<W: Write> Output<W> {
         }
     }
 
+    /// Whether events print as JSON.
+    pub fn is_json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// A `[progress]` line, unless a progress bar shows the same on stderr (`live_bar`).
+    pub fn progress(
+        &mut self,
+        now: Millis,
+        text: &str,
+        json: serde_json::Value,
+        live_bar: bool,
+    ) -> std::io::Result<()> {
+        if live_bar {
+            return Ok(());
+        }
+        self.event(now, "progress", text, json)
+    }
+
+    /// The final summary: one `{"event":"summary",…}` object with `--json`; nothing in log form (the
+    /// tools' own last lines say it there).
+    pub fn summary(&mut self, now: Millis, json: serde_json::Value) -> std::io::Result<()> {
+        if self.format == Format::Json {
+            self.event(now, "summary", "", json)?;
+        }
+        self.out.flush()
+    }
+
+    /// A log line without a bracketed tag (`[date] [info] [tool] [jobid] text`); a JSON event `tag`
+    /// otherwise.
+    pub fn line(
+        &mut self,
+        now: Millis,
+        tag: &str,
+        text: &str,
+        json: serde_json::Value,
+    ) -> std::io::Result<()> {
+        match self.format {
+            Format::Log => writeln!(self.out, "{} {text}", self.prefix(now, "info")),
+            Format::Json => self.event(now, tag, text, json),
+        }
+    }
+
     /// The writer, for tools whose output is a document rather than events.
     pub fn writer(&mut self) -> &mut W {
         &mut self.out

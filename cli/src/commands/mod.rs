@@ -1,7 +1,13 @@
 //! The commands: one enum, one `match`. Each tool keeps the original's arguments and options; links named
 //! after an original command (`diff-tables -> ddbrep`) run that command (see `main.rs`).
 
+pub mod backup_table;
+pub mod context;
+pub mod diff_tables;
+pub mod incremental;
 pub mod install_links;
+pub mod metric;
+pub mod record;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -40,6 +46,12 @@ pub struct Common {
     /// Send every request to this endpoint (also AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_S3).
     #[arg(long, global = true)]
     pub endpoint_url: Option<String>,
+    /// The region for tables given without one, and for S3 (also AWS_REGION, the profile).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// The AWS profile for credentials and region (also AWS_PROFILE).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
     /// One JSON object per event on stdout, and a final summary, instead of log lines.
     #[arg(long, global = true)]
     pub json: bool,
@@ -99,6 +111,9 @@ pub struct RecordArgs {
     pub replica: TableLocation,
     /// The item's key, as plain JSON ({"id":"abc"}) or DynamoDB-JSON ({"id":{"S":"abc"}}).
     pub key: String,
+    /// diff-record: exit 1 when the records differ.
+    #[arg(long)]
+    pub exit_code: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -131,6 +146,9 @@ pub struct DiffTablesArgs {
     /// Read and write at most this many items per second.
     #[arg(long)]
     pub max_rate: Option<u32>,
+    /// Read and write at most this fraction (0 to 1] of the table's provisioned read capacity.
+    #[arg(long)]
+    pub capacity_fraction: Option<f64>,
     /// Exit 1 when discrepancies were found.
     #[arg(long)]
     pub exit_code: bool,
@@ -154,12 +172,18 @@ pub struct BackupTableArgs {
     /// Total number of segments.
     #[arg(long, requires = "segment")]
     pub segments: Option<u32>,
-    /// CloudWatch metric namespace; the dimension TableName is the table's name.
+    /// CloudWatch metric namespace/metric-name (dimension Type = Size, RecordCount or Error).
     #[arg(long)]
     pub metric: Option<String>,
+    /// Scan this many segments in parallel in this process (without --segment).
+    #[arg(long, default_value_t = 1)]
+    pub parallel: u32,
     /// Read at most this many items per second.
     #[arg(long)]
     pub max_rate: Option<u32>,
+    /// Read and write at most this fraction (0 to 1] of the table's provisioned read capacity.
+    #[arg(long)]
+    pub capacity_fraction: Option<f64>,
     #[command(flatten)]
     pub common: Common,
 }
@@ -171,9 +195,22 @@ pub struct TableS3Args {
     pub table: TableLocation,
     /// The incremental backup folder: s3://bucket/prefix (the table name is appended).
     pub s3url: S3Location,
+    /// Segment identifier (0-based), for fanning out across machines.
+    #[arg(long, requires = "segments")]
+    pub segment: Option<u32>,
+    /// Total number of segments.
+    #[arg(long, requires = "segment")]
+    pub segments: Option<u32>,
+    /// Scan this many segments in parallel in this process.
+    #[arg(long, default_value_t = 1)]
+    pub parallel: u32,
     /// Read at most this many items per second.
     #[arg(long)]
     pub max_rate: Option<u32>,
+    /// Read and write at most this fraction (0 to 1] of the table's provisioned read capacity.
+    #[arg(long)]
+    pub capacity_fraction: Option<f64>,
+
     #[command(flatten)]
     pub common: Common,
 }
@@ -201,6 +238,9 @@ pub struct TableS3KeyArgs {
     pub s3url: S3Location,
     /// The item's key, as plain JSON or DynamoDB-JSON.
     pub key: String,
+    /// incremental-diff-record: exit 1 when the record and its backup differ.
+    #[arg(long)]
+    pub exit_code: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -208,11 +248,16 @@ pub struct TableS3KeyArgs {
 /// Runs a parsed command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
+        Command::DiffRecord(args) => record::cmd_two_tables(&args, false),
+        Command::DiffTables(args) => diff_tables::cmd(&args),
+        Command::ReplicateRecord(args) => record::cmd_two_tables(&args, true),
+        Command::BackupTable(args) => backup_table::cmd(&args),
+        Command::IncrementalBackfill(args) => incremental::cmd_backfill(&args),
+        Command::IncrementalSnapshot(args) => incremental::cmd_snapshot(&args),
+        Command::IncrementalDiffRecord(args) => record::cmd_backup_record(&args, false),
+        Command::IncrementalBackupRecord(args) => record::cmd_backup_record(&args, true),
+        Command::IncrementalRecordHistory(args) => record::cmd_history(&args),
         Command::InstallLinks(args) => install_links::cmd_install_links(&args),
-        other => Err(CliError::failed(format!(
-            "{} is not built yet: the tools land with issue #7 (see DESIGN.md)",
-            command_name(&other)
-        ))),
     }
 }
 

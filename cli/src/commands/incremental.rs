@@ -1,0 +1,203 @@
+//! `incremental-backfill` (engine: `backfill.rs`) and `incremental-snapshot` (engine: `snapshot.rs`).
+
+use ddbrep_engine::backfill::{Backfill, BackfillEvent, BackfillPlan, BackfillProgress};
+use ddbrep_engine::snapshot::{Snapshot, SnapshotEvent, SnapshotPlan};
+use serde_json::json;
+
+use super::context::{self, open_bucket, open_table, rate, segment_plan, Progress};
+use super::diff_tables::key_fields;
+use super::metric;
+use super::{SnapshotArgs, TableS3Args};
+use crate::drive::dynamo::DynamoTables;
+use crate::drive::run::{run, Clock};
+use crate::drive::sink::{GzipObjects, NoSink, Sink};
+use crate::drive::Nothing;
+use crate::error::CliError;
+use crate::output::Output;
+
+fn backfill_line(p: &BackfillProgress, elapsed: std::time::Duration) -> String {
+    format!(
+        "{} items scanned @ {} items/s, {} written, {} already current, {} failed",
+        p.scanned,
+        rate(p.scanned, elapsed),
+        p.written,
+        p.unchanged,
+        p.failed
+    )
+}
+
+/// Runs incremental-backfill: every item to `{prefix}/{table}/{key hash}`.
+pub fn cmd_backfill(args: &TableS3Args) -> Result<(), CliError> {
+    let (segments, total) = segment_plan(args.segment, args.segments, args.parallel)?;
+    let connection = args.common.connection();
+    let jobid = context::jobid();
+    let mut out = Output::new(
+        std::io::stdout(),
+        args.common.format(),
+        "incremental-backfill",
+        jobid,
+    );
+    context::runtime()?.block_on(async {
+        let (table, info) = open_table(&args.table, &connection).await?;
+        let bucket = open_bucket(&args.s3url, &connection).await?;
+        let mut plan = BackfillPlan::new(table.schema.clone(), args.s3url.prefix.clone(), table.name.clone());
+        plan.segments = segments.clone();
+        plan.total_segments = total;
+        plan.rate_limit = context::rate_limit(args.max_rate, args.capacity_fraction, &info)?;
+        plan.seed = context::seed();
+        let progress = Progress::new(info.item_count * segments.len() as u64 / u64::from(total.max(1)), "items");
+        plan.progress_every = Some(progress.every());
+        let tables = DynamoTables {
+            primary: table,
+            replica: None,
+        };
+        let clock = Clock::start();
+        let started = clock.now();
+        let summary = run(Backfill::new(plan), clock, &tables, &bucket, &mut NoSink, |event, now| match event {
+            BackfillEvent::Progress(p) => {
+                progress.set(p.scanned);
+                let _ = out.progress(now, &backfill_line(&p, now.since(started)), json!({ "scanned": p.scanned, "written": p.written, "unchanged": p.unchanged, "failed": p.failed }), progress.is_bar());
+            }
+            BackfillEvent::Failed { key, attempts } => {
+                let (text, exact) = key_fields(&key);
+                let _ = out.event(now, "failed", &format!("{text} after {attempts} rounds"), json!({ "key": exact, "attempts": attempts }));
+            }
+        })
+        .await
+        .map_err(|e| CliError::failed(format!("incremental-backfill: {e}")))?;
+        progress.finish();
+        let p = summary.progress;
+        let now = clock.now();
+        if !out.is_json() {
+            let _ = out.event(now, "done", &backfill_line(&p, now.since(started)), json!({}));
+        }
+        let _ = out.summary(now, json!({ "scanned": p.scanned, "written": p.written, "unchanged": p.unchanged, "failed": p.failed, "error": summary.error.as_ref().map(ToString::to_string) }));
+        if let Some(e) = summary.error {
+            return Err(CliError::failed(format!("incremental-backfill {} to {}: {e}", args.table, args.s3url)));
+        }
+        if p.failed > 0 {
+            return Err(CliError::failed(format!(
+                "{} items could not be backed up (they kept changing); run incremental-backfill again",
+                p.failed
+            )));
+        }
+        Ok(())
+    })
+}
+
+/// Runs incremental-snapshot: every object under the source folder into one gzip'd object.
+pub fn cmd_snapshot(args: &SnapshotArgs) -> Result<(), CliError> {
+    if let Some(spec) = &args.metric {
+        metric::parse_snapshot(spec)?;
+    }
+    if args.dest.prefix.is_empty() {
+        return Err(CliError::usage(format!(
+            "{}: the destination needs an object key (s3://bucket/key)",
+            args.dest
+        )));
+    }
+    let connection = args.common.connection();
+    let mut out = Output::new(
+        std::io::stdout(),
+        args.common.format(),
+        "incremental-snapshot",
+        context::jobid(),
+    );
+    context::runtime()?.block_on(async {
+        let source = open_bucket(&args.source, &connection).await?;
+        let dest = if args.dest.bucket == args.source.bucket {
+            source.clone()
+        } else {
+            open_bucket(&args.dest, &connection).await?
+        };
+        let clock = Clock::start();
+        let _ = out.line(
+            clock.now(),
+            "start",
+            &format!("Starting snapshot from {} to {}", args.source, args.dest),
+            json!({ "source": args.source.to_string(), "dest": args.dest.to_string() }),
+        );
+        // A folder: list `prefix/`, not every key that merely starts with the prefix's text.
+        let prefix = if args.source.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", args.source.prefix)
+        };
+        let mut plan = SnapshotPlan::new(prefix);
+        plan.seed = context::seed();
+        let progress = Progress::new(0, "objects");
+        plan.progress_every = Some(progress.every());
+        let mut sink = GzipObjects::new(
+            dest.client.clone(),
+            dest.bucket.clone(),
+            [(0, args.dest.prefix.clone())],
+        );
+        let result = run(
+            Snapshot::new(plan),
+            clock,
+            &Nothing,
+            &source,
+            &mut sink,
+            |event, now| match event {
+                SnapshotEvent::Progress {
+                    listed,
+                    objects,
+                    bytes,
+                } => {
+                    progress.set(objects);
+                    let _ = out.progress(
+                        now,
+                        &format!("{objects} items, {bytes} bytes ({listed} listed)"),
+                        json!({ "listed": listed, "objects": objects, "bytes": bytes }),
+                        progress.is_bar(),
+                    );
+                }
+            },
+        )
+        .await;
+        progress.finish();
+        let outcome = match result {
+            Err(e) => Err(e.to_string()),
+            Ok(summary) => match summary.error {
+                Some(e) => Err(e.to_string()),
+                None => sink.finish().await.map(|()| summary).map_err(|e| e.to_string()),
+            },
+        };
+        match outcome {
+            Ok(summary) => {
+                let size: u64 = sink.written().iter().map(|o| o.bytes_out).sum();
+                let now = clock.now();
+                let _ = out.line(
+                    now,
+                    "uploaded",
+                    &format!("Uploaded snapshot to {}", args.dest),
+                    json!({ "dest": args.dest.to_string() }),
+                );
+                let _ = out.line(
+                    now,
+                    "wrote",
+                    &format!("Wrote {} items and {size} bytes to snapshot", summary.objects),
+                    json!({ "items": summary.objects, "bytes": size, "vanished": summary.vanished }),
+                );
+                let _ = out.summary(
+                    now,
+                    json!({ "items": summary.objects, "bytes": size, "vanished": summary.vanished }),
+                );
+                if let Some(spec) = &args.metric {
+                    metric::publish_snapshot(spec, &connection, Some((size, summary.objects))).await;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                sink.abort().await;
+                if let Some(spec) = &args.metric {
+                    metric::publish_snapshot(spec, &connection, None).await;
+                }
+                Err(CliError::failed(format!(
+                    "incremental-snapshot {} to {}: {e}",
+                    args.source, args.dest
+                )))
+            }
+        }
+    })
+}

@@ -1,0 +1,249 @@
+//! Test support: a real `ddbrep-emu` in-process on an ephemeral port, SDK clients for setting up and
+//! checking, and the real `ddbrep` binary run against it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Read as _;
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use ddbrep::drive::convert::{item_from_sdk, item_to_sdk};
+use ddbrep_emu::{Emulator, Running};
+use ddbrep_engine::codec::ddb_json;
+use ddbrep_engine::model::Item;
+
+/// A running emulator with clients.
+pub struct TestEnv {
+    pub running: Running,
+    pub endpoint: String,
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+}
+
+/// What a `ddbrep` run printed and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// stdout lines carrying a bracketed tag, e.g. `[missing]`, with the rest of the line.
+    pub fn tagged(&self, tag: &str) -> Vec<String> {
+        let needle = format!("[{tag}] ");
+        self.stdout
+            .lines()
+            .filter_map(|l| l.split_once(&needle).map(|(_, rest)| rest.to_owned()))
+            .collect()
+    }
+}
+
+pub async fn start() -> TestEnv {
+    let emu = Emulator::builder().seed(11).open().expect("emulator opens");
+    let running = emu.spawn_local().await.expect("emulator listens");
+    let endpoint = running.endpoint();
+    let creds = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
+    let ddb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&endpoint)
+            .credentials_provider(creds.clone())
+            .build(),
+    );
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(&endpoint)
+            .force_path_style(true)
+            .credentials_provider(creds)
+            .build(),
+    );
+    TestEnv {
+        running,
+        endpoint,
+        ddb,
+        s3,
+    }
+}
+
+fn def(name: &str, ty: ScalarAttributeType) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ty)
+        .build()
+        .unwrap()
+}
+
+fn elem(name: &str, ty: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(ty)
+        .build()
+        .unwrap()
+}
+
+impl TestEnv {
+    /// `127.0.0.1:port/table`.
+    pub fn table(&self, name: &str) -> String {
+        format!("{}/{name}", self.running.addr())
+    }
+
+    /// A table keyed by `hash` (S) and, if given, `range` (S).
+    pub async fn create_table(&self, name: &str, range: bool) {
+        let mut create = self
+            .ddb
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(def("hash", ScalarAttributeType::S))
+            .key_schema(elem("hash", KeyType::Hash));
+        if range {
+            create = create
+                .attribute_definitions(def("range", ScalarAttributeType::S))
+                .key_schema(elem("range", KeyType::Range));
+        }
+        create.send().await.unwrap();
+    }
+
+    pub async fn create_bucket(&self, name: &str, versioned: bool) {
+        self.s3.create_bucket().bucket(name).send().await.unwrap();
+        if versioned {
+            self.s3
+                .put_bucket_versioning()
+                .bucket(name)
+                .versioning_configuration(
+                    aws_sdk_s3::types::VersioningConfiguration::builder()
+                        .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// PutItem of a DynamoDB-JSON item.
+    pub async fn put(&self, table: &str, item: &str) {
+        let item = ddb_json::parse_item(item).unwrap();
+        self.ddb
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item_to_sdk(&item)))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn delete(&self, table: &str, key: &str) {
+        let key = ddb_json::parse_item(key).unwrap();
+        self.ddb
+            .delete_item()
+            .table_name(table)
+            .set_key(Some(item_to_sdk(&key)))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Every item, sorted by its DynamoDB-JSON text.
+    pub async fn scan(&self, table: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .ddb
+                .scan()
+                .table_name(table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            for item in page.items() {
+                out.push(ddb_json::item_to_string(&item_from_sdk(item).unwrap()));
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        out.sort();
+        out
+    }
+
+    pub async fn get_object(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let out = self.s3.get_object().bucket(bucket).key(key).send().await.unwrap();
+        out.body.collect().await.unwrap().into_bytes().to_vec()
+    }
+
+    pub async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let out = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .unwrap();
+        out.contents()
+            .iter()
+            .map(|o| o.key().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Runs the `ddbrep` binary with `--endpoint-url` pointing here and no AWS settings from outside.
+    pub async fn ddbrep(&self, args: &[&str]) -> Run {
+        run_ddbrep(args, &[("AWS_ENDPOINT_URL", &self.endpoint)]).await
+    }
+}
+
+/// Runs the binary with a clean AWS environment plus `env`.
+pub async fn run_ddbrep(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ddbrep"));
+        cmd.args(&args);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("ddbrep runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+/// Gunzips a whole object.
+pub fn gunzip(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+/// The DynamoDB-JSON text of an item given as DynamoDB-JSON (normalised through the model).
+pub fn canonical(item: &str) -> String {
+    let item: Item = ddb_json::parse_item(item).unwrap();
+    ddb_json::item_to_string(&item_from_sdk(&item_to_sdk(&item)).unwrap())
+}
