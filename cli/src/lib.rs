@@ -1,7 +1,8 @@
 //! `ddbrep`: the command-line tools, and the adapter layer shared with the Lambda handlers and the
-//! simulation (drivers over a table store and an object store; issue #7).
+//! simulation.
 //!
 //! - [`commands`]: one clap enum, one file per command.
+//! - [`drive`]: the async driver layer: engine jobs on aws-sdk-dynamodb / aws-sdk-s3.
 //! - [`location`]: table and S3 locations as the original took them.
 //! - [`output`]: the original's log lines, or JSON events.
 //! - [`error`]: error kinds and exit codes.
