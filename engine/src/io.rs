@@ -350,7 +350,11 @@ pub enum StoreError {
     /// A failure worth retrying (5xx, timeout, connection reset): retried with backoff.
     #[error("transient failure: {0}")]
     Transient(String),
-    /// Anything else (missing table or bucket, access denied, validation): the job stops.
+    /// The request itself was refused as invalid (DynamoDB's `ValidationException`): not retried. A job
+    /// that sent several items in one request may split it to find the one refused.
+    #[error("{0}")]
+    Rejected(String),
+    /// Anything else (missing table or bucket, access denied): the job stops.
     #[error("{0}")]
     Fatal(String),
 }

@@ -39,6 +39,7 @@ mod reconcile;
 pub mod record;
 pub mod retry;
 pub mod snapshot;
+pub mod stream;
 pub mod time;
 
 #[cfg(feature = "testing")]

@@ -291,6 +291,14 @@ impl<T> Outbox<T> {
     pub(crate) fn poll_timeout(&self) -> Option<Millis> {
         self.waiting.iter().map(|(at, _)| *at).min()
     }
+
+    /// Takes every request not handed out yet (queued or backing off), for a job that has run out of
+    /// time; requests already sent must still be answered.
+    pub(crate) fn drain_unsent(&mut self) -> Vec<Request<T>> {
+        let mut out: Vec<Request<T>> = self.queued.drain(..).collect();
+        out.extend(self.waiting.drain(..).map(|(_, r)| r));
+        out
+    }
 }
 
 /// The earlier of two optional deadlines.

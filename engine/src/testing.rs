@@ -254,13 +254,13 @@ mod world {
                     ..
                 } => {
                     if *total_segments == 0 || segment >= total_segments {
-                        return Err(StoreError::Fatal("ValidationException: bad segment".into()));
+                        return Err(StoreError::Rejected("ValidationException: bad segment".into()));
                     }
                     let start = match start {
                         Some(s) => Some(
                             self.schema
                                 .parse_key(s)
-                                .map_err(|e| StoreError::Fatal(format!("ValidationException: {e}")))?,
+                                .map_err(|e| StoreError::Rejected(format!("ValidationException: {e}")))?,
                         ),
                         None => None,
                     };
@@ -284,7 +284,7 @@ mod world {
                 }
                 TableOp::BatchGet { keys, .. } => {
                     if keys.len() > crate::io::MAX_BATCH_GET {
-                        return Err(StoreError::Fatal("ValidationException: too many keys".into()));
+                        return Err(StoreError::Rejected("ValidationException: too many keys".into()));
                     }
                     let mut items = Vec::new();
                     let mut unprocessed = Vec::new();
@@ -299,13 +299,13 @@ mod world {
                 }
                 TableOp::BatchWrite { writes } => {
                     if writes.is_empty() || writes.len() > crate::io::MAX_BATCH_WRITE {
-                        return Err(StoreError::Fatal("ValidationException: batch size".into()));
+                        return Err(StoreError::Rejected("ValidationException: batch size".into()));
                     }
                     let mut seen = std::collections::BTreeSet::new();
                     for w in writes {
                         let key = self.write_key(w)?;
                         if !seen.insert(key) {
-                            return Err(StoreError::Fatal(
+                            return Err(StoreError::Rejected(
                                 "ValidationException: Provided list of item keys contains duplicates".into(),
                             ));
                         }
@@ -344,8 +344,13 @@ mod world {
                 Write::Put(item) => self
                     .schema
                     .key_of(item)
-                    .map_err(|e| StoreError::Fatal(format!("ValidationException: {e}"))),
-                Write::Delete(key) => Ok(key.clone()),
+                    .map_err(|e| StoreError::Rejected(format!("ValidationException: {e}"))),
+                // A table knows a key by its attribute values, whatever role the writer gave them (a
+                // stream record's `Keys` does not say which attribute is the partition key).
+                Write::Delete(key) => self
+                    .schema
+                    .parse_key(&key.to_item())
+                    .map_err(|e| StoreError::Rejected(format!("ValidationException: {e}"))),
             }
         }
 

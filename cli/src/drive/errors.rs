@@ -72,6 +72,9 @@ where
         if TRANSIENT.contains(&code) {
             return StoreError::Transient(text);
         }
+        if code == "ValidationException" {
+            return StoreError::Rejected(text);
+        }
     }
     match e {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {

@@ -236,17 +236,23 @@ impl EpochTime {
     }
 }
 
-impl Serialize for EpochTime {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl EpochTime {
+    /// Epoch seconds as a stream writes them: `1479499740`, or `1479499740.120` with milliseconds.
+    pub fn to_seconds_text(self) -> String {
         let ms = (self.0).0;
         if ms.is_multiple_of(1000) {
-            serializer.serialize_u64(ms / 1000)
+            format!("{}", ms / 1000)
         } else {
-            let text = format!("{}.{:03}", ms / 1000, ms % 1000);
-            match text.parse::<serde_json::Number>() {
-                Ok(n) => n.serialize(serializer),
-                Err(_) => serializer.serialize_u64(ms / 1000),
-            }
+            format!("{}.{:03}", ms / 1000, ms % 1000)
+        }
+    }
+}
+
+impl Serialize for EpochTime {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.to_seconds_text().parse::<serde_json::Number>() {
+            Ok(n) => n.serialize(serializer),
+            Err(_) => serializer.serialize_u64((self.0).0 / 1000),
         }
     }
 }
@@ -295,6 +301,10 @@ mod tests {
         assert_eq!(EpochTime::parse_seconds("-1"), None);
         let json = serde_json::to_string(&EpochTime(Millis(1_479_499_740_120))).unwrap();
         assert_eq!(json, "1479499740.120");
+        assert_eq!(
+            EpochTime(Millis(1_479_499_740_000)).to_seconds_text(),
+            "1479499740"
+        );
     }
 
     #[test]
