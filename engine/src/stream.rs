@@ -160,6 +160,12 @@ pub fn check_new_images(records: &[StreamRecord]) -> Result<(), BatchError> {
 /// from the attributes sorted by name), so the two are taken in name order.
 pub fn record_key(record: &StreamRecord) -> Result<Key, String> {
     let keys = &record.dynamodb.keys;
+    keys_schema(keys)?.parse_key(keys).map_err(|e| e.to_string())
+}
+
+/// A key schema that fits a stream record's `Keys`: its one or two attributes, in name order (see
+/// [`record_key`]); enough for a driver that needs a schema to write, never for conditions.
+pub fn keys_schema(keys: &Item) -> Result<KeySchema, String> {
     let ty = |v: &Value| match v {
         Value::S(_) => Ok(ScalarType::S),
         Value::N(_) => Ok(ScalarType::N),
@@ -181,7 +187,7 @@ pub fn record_key(record: &StreamRecord) -> Result<Key, String> {
             ))
         }
     };
-    schema.parse_key(keys).map_err(|e| e.to_string())
+    Ok(schema)
 }
 
 fn newest_change(records: &[StreamRecord]) -> Option<Millis> {

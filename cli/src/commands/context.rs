@@ -156,7 +156,7 @@ pub async fn open_table(
 
 /// Connects to a bucket and checks that it exists.
 pub async fn open_bucket(location: &S3Location, connection: &Connection) -> Result<S3Bucket, CliError> {
-    let client = aws::s3(connection).await;
+    let client = aws::s3(None, connection).await;
     match client.head_bucket().bucket(&location.bucket).send().await {
         Ok(_) => Ok(S3Bucket {
             client,

@@ -6,6 +6,7 @@ pub mod context;
 pub mod diff_tables;
 pub mod incremental;
 pub mod install_links;
+pub mod invoke_handler;
 pub mod metric;
 pub mod record;
 
@@ -100,6 +101,12 @@ pub enum Command {
     ///
     /// Example: ddbrep install-links ~/.local/bin
     InstallLinks(install_links::InstallLinksArgs),
+    /// Run the replicate or backup stream handler once on a captured event and print its partial batch
+    /// response. The handler reads the Lambda environment (ReplicaTable, BackupBucket, …; see DEPLOY.md)
+    /// from the process environment and --env.
+    ///
+    /// Example: ddbrep invoke-handler replicate --event event.json --env ReplicaTable=replica --endpoint-url http://localhost:8000
+    InvokeHandler(invoke_handler::InvokeHandlerArgs),
 }
 
 /// Two tables and a key.
@@ -258,6 +265,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::IncrementalBackupRecord(args) => record::cmd_backup_record(&args, true),
         Command::IncrementalRecordHistory(args) => record::cmd_history(&args),
         Command::InstallLinks(args) => install_links::cmd_install_links(&args),
+        Command::InvokeHandler(args) => invoke_handler::cmd(&args),
     }
 }
 
@@ -274,6 +282,7 @@ pub fn command_name(command: &Command) -> &'static str {
         Command::IncrementalBackupRecord(_) => "incremental-backup-record",
         Command::IncrementalRecordHistory(_) => "incremental-record-history",
         Command::InstallLinks(_) => "install-links",
+        Command::InvokeHandler(_) => "invoke-handler",
     }
 }
 

@@ -140,10 +140,10 @@ pub async fn cloudwatch(region: Option<&str>, connection: &Connection) -> aws_sd
     aws_sdk_cloudwatch::Client::new(&config)
 }
 
-/// An S3 client (path-style on a custom endpoint).
-pub async fn s3(connection: &Connection) -> aws_sdk_s3::Client {
+/// An S3 client in `region` (or the configured one), path-style on a custom endpoint.
+pub async fn s3(region: Option<&str>, connection: &Connection) -> aws_sdk_s3::Client {
     let custom = endpoint(Service::S3, None, connection).is_some();
-    let config = load(Service::S3, None, None, connection).await;
+    let config = load(Service::S3, region, None, connection).await;
     let s3 = aws_sdk_s3::config::Builder::from(&config)
         .force_path_style(custom)
         .build();

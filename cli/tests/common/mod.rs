@@ -247,3 +247,123 @@ pub fn canonical(item: &str) -> String {
     let item: Item = ddb_json::parse_item(item).unwrap();
     ddb_json::item_to_string(&item_from_sdk(&item_to_sdk(&item)).unwrap())
 }
+
+/// One DynamoDB / Streams JSON call over plain HTTP/1.1, answered as JSON text exactly as the server
+/// wrote it (the SDK would turn stream records into its own types).
+pub async fn raw_call(addr: std::net::SocketAddr, target: &str, body: &str) -> serde_json::Value {
+    use std::io::Write as _;
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.0\r\n\
+         X-Amz-Target: {target}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261206/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let target = target.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        let text = String::from_utf8(response).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{target}: {head}\n{body}");
+        assert!(
+            !head.to_ascii_lowercase().contains("transfer-encoding: chunked"),
+            "{head}"
+        );
+        serde_json::from_str(body).unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+impl TestEnv {
+    /// A table keyed by `hash` (S) and `range` (N) with a NEW_AND_OLD_IMAGES stream.
+    pub async fn create_stream_table(&self, name: &str) {
+        self.ddb
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(def("hash", ScalarAttributeType::S))
+            .attribute_definitions(def("range", ScalarAttributeType::N))
+            .key_schema(elem("hash", KeyType::Hash))
+            .key_schema(elem("range", KeyType::Range))
+            .stream_specification(
+                aws_sdk_dynamodb::types::StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewAndOldImages)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// A table keyed by one string attribute.
+    pub async fn create_table_keyed(&self, name: &str, key: &str) {
+        self.ddb
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(def(key, ScalarAttributeType::S))
+            .key_schema(elem(key, KeyType::Hash))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Every record of a table's stream, shard by shard (parents first), as a Lambda event would carry
+    /// them: the Streams API's records with `eventSourceARN` added.
+    pub async fn stream_records(&self, table: &str) -> Vec<serde_json::Value> {
+        let addr = self.running.addr();
+        let described = raw_call(
+            addr,
+            "DynamoDB_20120810.DescribeTable",
+            &serde_json::json!({ "TableName": table }).to_string(),
+        )
+        .await;
+        let arn = described["Table"]["LatestStreamArn"].as_str().unwrap().to_owned();
+        let stream = raw_call(
+            addr,
+            "DynamoDBStreams_20120810.DescribeStream",
+            &serde_json::json!({ "StreamArn": arn }).to_string(),
+        )
+        .await;
+        let mut out = Vec::new();
+        for shard in stream["StreamDescription"]["Shards"].as_array().unwrap() {
+            let iterator = raw_call(
+                addr,
+                "DynamoDBStreams_20120810.GetShardIterator",
+                &serde_json::json!({
+                    "StreamArn": arn,
+                    "ShardId": shard["ShardId"],
+                    "ShardIteratorType": "TRIM_HORIZON",
+                })
+                .to_string(),
+            )
+            .await;
+            let mut next = iterator["ShardIterator"].as_str().map(str::to_owned);
+            while let Some(it) = next.take() {
+                let page = raw_call(
+                    addr,
+                    "DynamoDBStreams_20120810.GetRecords",
+                    &serde_json::json!({ "ShardIterator": it }).to_string(),
+                )
+                .await;
+                let records = page["Records"].as_array().unwrap();
+                for record in records {
+                    let mut record = record.clone();
+                    record["eventSourceARN"] = serde_json::Value::String(arn.clone());
+                    out.push(record);
+                }
+                // An open shard always answers a next iterator: stop once it has nothing more.
+                if !records.is_empty() {
+                    next = page["NextShardIterator"].as_str().map(str::to_owned);
+                }
+            }
+        }
+        out
+    }
+}

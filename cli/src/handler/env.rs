@@ -6,7 +6,9 @@
 //! `TurnoverAt` (epoch milliseconds), which keep only the records created before, or at and after, that
 //! instant (by `ApproximateCreationDateTime`, epoch seconds). Beyond the original: `ReplicaRoleArn`
 //! (cross-account access through STS AssumeRole) and `ReplicaTableMap` (`source=replica,source2=replica2`),
-//! which picks the replica table by the event's source table so one deployment serves several tables.
+//! which picks the replica table by the event's source table so one deployment serves several tables;
+//! `BackupRedeliveryCheck` (`true` by default; `false` writes every delivery again, as the original did,
+//! saving the read the check costs per key and batch).
 
 use std::collections::BTreeMap;
 
@@ -87,6 +89,8 @@ pub struct BackupConfig {
     pub prefix: String,
     /// The bucket's region.
     pub region: Option<String>,
+    /// Skip the changes a key's object already holds (a redelivered batch): `BackupRedeliveryCheck`.
+    pub skip_delivered: bool,
 }
 
 /// Which side of a table turnover this deployment handles.
@@ -160,10 +164,22 @@ impl Config {
         } else {
             None
         };
+        let skip_delivered = match var("BackupRedeliveryCheck").as_deref() {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(EnvError::Invalid {
+                    name: "BackupRedeliveryCheck",
+                    value: other.to_owned(),
+                    reason: "expected true or false",
+                })
+            }
+        };
         let backup = var("BackupBucket").map(|bucket| BackupConfig {
             bucket,
             prefix: get("BackupPrefix").unwrap_or_default(),
             region: var("BackupRegion"),
+            skip_delivered,
         });
         let turnover = match (var("TurnoverRole"), var("TurnoverAt")) {
             (None, None) => None,
@@ -264,6 +280,7 @@ mod tests {
             "secrets never print"
         );
         assert_eq!(c.require_backup().unwrap().prefix, "incremental");
+        assert!(c.require_backup().unwrap().skip_delivered);
         let turnover = c.turnover.unwrap();
         assert!(turnover.keeps(Millis(1_479_499_740_000)));
         assert!(!turnover.keeps(Millis(1_479_499_739_000)));
