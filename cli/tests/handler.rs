@@ -1,6 +1,7 @@
 //! The stream handlers end to end against a real `ddbrep-emu` over HTTP: the original's fixture events
 //! through `ddbrep invoke-handler` (the real binary), and a real change history read off the emulator's
-//! stream through the handler library, checked with `diff-tables` and the backup objects.
+//! stream (a TTL expiry included) through the handler library, checked with `diff-tables` and the backup
+//! objects.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -237,6 +238,19 @@ async fn a_real_stream_replicates_and_backs_up_exactly() {
     // The replica has the primary's key schema.
     env.create_stream_table("replica").await;
     env.create_bucket("backups", true).await;
+    env.ddb
+        .update_time_to_live()
+        .table_name("primary")
+        .time_to_live_specification(
+            aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                .attribute_name("expires")
+                .enabled(true)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
     for item in RICH {
         env.put("primary", item).await;
     }
@@ -246,8 +260,21 @@ async fn a_real_stream_replicates_and_backs_up_exactly() {
         .await; // no change, no record
     env.delete("primary", r#"{"hash":{"S":"a"},"range":{"N":"2"}}"#)
         .await;
+    // An item that expired long ago: the TTL sweep deletes it, with a service record on the stream.
+    env.put(
+        "primary",
+        r#"{"hash":{"S":"t"},"range":{"N":"9"},"expires":{"N":"1"}}"#,
+    )
+    .await;
+    assert_eq!(env.emu.sweep().await.unwrap().expired, 1);
     let records = env.stream_records("primary").await;
-    assert_eq!(records.len(), 6, "four inserts, one modify, one remove");
+    assert_eq!(records.len(), 8, "five inserts, one modify, two removes");
+    // The Streams API writes `PrincipalId`; a Lambda event `principalId`: the codec takes both.
+    assert_eq!(
+        records[7]["userIdentity"]["PrincipalId"], "dynamodb.amazonaws.com",
+        "{}",
+        records[7]
+    );
 
     let config = Config::from_env(|name| match name {
         "ReplicaTable" => Some("replica".to_owned()),
@@ -307,6 +334,22 @@ async fn a_real_stream_replicates_and_backs_up_exactly() {
         .send()
         .await;
     assert!(gone.is_err(), "the deleted item's object is a delete marker");
+    let expired = schema
+        .parse_key(&ddb_json::parse_item(r#"{"hash":{"S":"t"},"range":{"N":"9"}}"#).unwrap())
+        .unwrap();
+    let listed = env
+        .s3
+        .list_object_versions()
+        .bucket("backups")
+        .prefix(backup_key::object_key("inc", "primary", &expired))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (listed.versions().len(), listed.delete_markers().len()),
+        (1, 1),
+        "the expired item was backed up, then deleted"
+    );
     // The modified key kept both states, once each, despite the duplicate delivery.
     let c = schema
         .parse_key(&ddb_json::parse_item(r#"{"hash":{"S":"c"},"range":{"N":"3"}}"#).unwrap())

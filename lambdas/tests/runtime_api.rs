@@ -202,24 +202,14 @@ async fn the_bootstrap_binary_serves_the_runtime_api_for_both_handlers() {
     let emu = Emulator::builder().seed(3).open().unwrap();
     let running = emu.spawn_local().await.unwrap();
     let endpoint = running.endpoint();
-    let creds = aws_sdk_dynamodb::config::Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
-    let ddb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::Config::builder()
-            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-            .endpoint_url(&endpoint)
-            .credentials_provider(creds.clone())
-            .build(),
-    );
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .endpoint_url(&endpoint)
-            .force_path_style(true)
-            .credentials_provider(creds)
-            .build(),
-    );
+    // The same SDK clients the tools and handlers build (a loopback endpoint gets dummy credentials).
+    let connection = ddbrep::drive::aws::Connection {
+        endpoint_url: Some(endpoint.clone()),
+        region: Some("us-east-1".into()),
+        profile: None,
+    };
+    let ddb = ddbrep::drive::aws::dynamodb(None, None, &connection).await;
+    let s3 = ddbrep::drive::aws::s3(None, &connection).await;
     ddb.create_table()
         .table_name("replica")
         .billing_mode(BillingMode::PayPerRequest)

@@ -15,6 +15,7 @@ use ddbrep_engine::model::Item;
 
 /// A running emulator with clients.
 pub struct TestEnv {
+    pub emu: Emulator,
     pub running: Running,
     pub endpoint: String,
     pub ddb: aws_sdk_dynamodb::Client,
@@ -41,7 +42,12 @@ impl Run {
 }
 
 pub async fn start() -> TestEnv {
-    let emu = Emulator::builder().seed(11).open().expect("emulator opens");
+    // TTL expiries happen when a test calls `emu.sweep()`, not in the background.
+    let emu = Emulator::builder()
+        .seed(11)
+        .background_sweep(false)
+        .open()
+        .expect("emulator opens");
     let running = emu.spawn_local().await.expect("emulator listens");
     let endpoint = running.endpoint();
     let creds = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
@@ -63,6 +69,7 @@ pub async fn start() -> TestEnv {
             .build(),
     );
     TestEnv {
+        emu,
         running,
         endpoint,
         ddb,
