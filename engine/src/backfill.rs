@@ -20,7 +20,8 @@ use crate::backup_key;
 use crate::codec::ddb_json;
 use crate::diff::check_segments;
 use crate::io::{
-    Action, Input, JobError, ObjectCondition, ObjectOp, ObjectResult, TableOp, TableResult, TableSlot,
+    Action, Input, JobError, ObjectCondition, ObjectOp, ObjectResult, StoreError, TableOp, TableResult,
+    TableSlot,
 };
 use crate::model::{Item, Key, KeySchema};
 use crate::reconcile::{result_name, RTag, Reconciler, Target, Verdict};
@@ -220,14 +221,28 @@ impl Backfill {
             Input::Table { id, result } => match self.outbox.take(id) {
                 None => Ok(()),
                 Some(request) => match result {
-                    Err(e) => self.outbox.retry(request, e, now),
+                    Err(e) => {
+                        if e == StoreError::Throttled {
+                            if let Some(limit) = &mut self.limit {
+                                limit.throttled(now);
+                            }
+                        }
+                        self.outbox.retry(request, e, now)
+                    }
                     Ok(result) => self.on_table(request, result, now),
                 },
             },
             Input::Object { id, result } => match self.outbox.take(id) {
                 None => Ok(()),
                 Some(request) => match result {
-                    Err(e) => self.outbox.retry(request, e, now),
+                    Err(e) => {
+                        if e == StoreError::Throttled {
+                            if let Some(limit) = &mut self.limit {
+                                limit.throttled(now);
+                            }
+                        }
+                        self.outbox.retry(request, e, now)
+                    }
                     Ok(result) => self.on_object(request, result),
                 },
             },

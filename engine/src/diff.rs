@@ -299,7 +299,14 @@ impl Diff {
             Input::Table { id, result } => match self.outbox.take(id) {
                 None => Ok(()),
                 Some(request) => match result {
-                    Err(e) => self.outbox.retry(request, e, now),
+                    Err(e) => {
+                        if e == StoreError::Throttled {
+                            if let Some(limit) = &mut self.limit {
+                                limit.throttled(now);
+                            }
+                        }
+                        self.outbox.retry(request, e, now)
+                    }
                     Ok(result) => self.on_table(request, result, now),
                 },
             },

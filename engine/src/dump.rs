@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::codec::ddb_json;
 use crate::diff::{check_segments, unexpected_object};
-use crate::io::{Action, Input, JobError, TableOp, TableResult, TableSlot};
+use crate::io::{Action, Input, JobError, StoreError, TableOp, TableResult, TableSlot};
 use crate::model::Item;
 use crate::reconcile::result_name;
 use crate::retry::{earliest, Outbox, RateLimit, RetryPolicy};
@@ -166,7 +166,14 @@ impl Dump {
             Input::Table { id, result } => match self.outbox.take(id) {
                 None => Ok(()),
                 Some(request) => match result {
-                    Err(e) => self.outbox.retry(request, e, now),
+                    Err(e) => {
+                        if e == StoreError::Throttled {
+                            if let Some(limit) = &mut self.limit {
+                                limit.throttled(now);
+                            }
+                        }
+                        self.outbox.retry(request, e, now)
+                    }
                     Ok(TableResult::Page { items, last_key }) => {
                         self.on_page(request.tag, items, last_key, now);
                         Ok(())

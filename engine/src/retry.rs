@@ -74,13 +74,28 @@ impl RetryPolicy {
     }
 }
 
-/// A budget of items per second, as "the next request may go at T".
+/// A budget of items per second, as "the next request may go at T", that adapts to throttling: each
+/// throttled request halves the rate (at most once per [`RATE_CUT_EVERY_MS`], never below 1 item/s), and the
+/// rate then grows back linearly to the budget over [`RATE_RECOVERY_MS`] (additive increase,
+/// multiplicative decrease, as TCP and the AWS SDKs' adaptive retry mode do), so a repair or a backup
+/// yields to production traffic on a table that is at its capacity.
 #[derive(Debug, Clone)]
 pub struct RateLimit {
+    /// The budget.
+    ceiling: u32,
+    /// The rate now, `1..=ceiling`.
     per_second: u32,
     /// When the next page may be asked for, in microseconds (so small pages at high rates add up).
     allowed_at_us: u128,
+    /// When the rate was last cut, or last grew.
+    last_cut: Option<Millis>,
+    last_growth: Millis,
 }
+
+/// Cuts closer together than this count as one (the requests of one burst are throttled together).
+pub const RATE_CUT_EVERY_MS: u64 = 1_000;
+/// The time from 1 item/s back to the full budget.
+pub const RATE_RECOVERY_MS: u64 = 10_000;
 
 /// How much unused budget may accumulate: one second's worth.
 const RATE_BURST_US: u128 = 1_000_000;
@@ -89,14 +104,48 @@ impl RateLimit {
     /// A limit of `per_second` items per second (at least 1).
     pub fn new(per_second: u32) -> RateLimit {
         RateLimit {
+            ceiling: per_second.max(1),
             per_second: per_second.max(1),
             allowed_at_us: 0,
+            last_cut: None,
+            last_growth: Millis::ZERO,
         }
     }
 
-    /// Items per second.
+    /// Items per second now.
     pub fn per_second(&self) -> u32 {
         self.per_second
+    }
+
+    /// The budget, items per second.
+    pub fn ceiling(&self) -> u32 {
+        self.ceiling
+    }
+
+    /// A request was throttled at `now`: halve the rate (once per [`RATE_CUT_EVERY_MS`]).
+    pub fn throttled(&mut self, now: Millis) {
+        if self
+            .last_cut
+            .is_some_and(|t| now.0 < t.0.saturating_add(RATE_CUT_EVERY_MS))
+        {
+            return;
+        }
+        self.last_cut = Some(now);
+        self.last_growth = now;
+        self.per_second = (self.per_second / 2).max(1);
+    }
+
+    fn grow(&mut self, now: Millis) {
+        let elapsed = now.0.saturating_sub(self.last_growth.0);
+        let step = u64::from(self.ceiling) * elapsed / RATE_RECOVERY_MS;
+        if step == 0 {
+            return;
+        }
+        self.last_growth = now;
+        let grown = u64::from(self.per_second)
+            .saturating_add(step)
+            .min(u64::from(self.ceiling));
+        self.per_second = u32::try_from(grown).unwrap_or(self.ceiling);
     }
 
     /// Whether a request may go now.
@@ -111,6 +160,7 @@ impl RateLimit {
 
     /// Charges `items` consumed at `now`.
     pub fn charge(&mut self, items: usize, now: Millis) {
+        self.grow(now);
         let now_us = u128::from(now.0) * 1000;
         let floor = now_us.saturating_sub(RATE_BURST_US);
         let cost = (items as u128) * 1_000_000 / u128::from(self.per_second);
@@ -356,6 +406,32 @@ mod tests {
         limit.charge(50, Millis(5_000));
         assert_eq!(limit.next_at(), Millis(6_500));
         assert!(limit.ready(Millis(6_500)));
+    }
+
+    #[test]
+    fn throttling_halves_the_rate_which_grows_back_to_the_budget() {
+        let mut limit = RateLimit::new(1000);
+        limit.charge(10, Millis(0));
+        limit.throttled(Millis(100));
+        assert_eq!(limit.per_second(), 500);
+        // The same burst's other throttled requests do not cut again.
+        limit.throttled(Millis(600));
+        assert_eq!(limit.per_second(), 500);
+        limit.throttled(Millis(1_100));
+        assert_eq!(limit.per_second(), 250);
+        // Pages spaced by the lower rate.
+        limit.charge(250, Millis(1_100));
+        limit.charge(250, Millis(1_100));
+        assert!(limit.next_at() >= Millis(2_100));
+        // A tenth of the budget back per second without throttling, never beyond it.
+        limit.charge(1, Millis(3_100));
+        assert_eq!(limit.per_second(), 450);
+        limit.charge(1, Millis(60_000));
+        assert_eq!(limit.per_second(), 1000);
+        for t in 0..40 {
+            limit.throttled(Millis(100_000 + t * 1_000));
+        }
+        assert_eq!(limit.per_second(), 1, "never below one item per second");
     }
 
     #[test]

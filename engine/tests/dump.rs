@@ -85,6 +85,35 @@ fn a_rate_limit_spreads_the_scan_over_time() {
 }
 
 #[test]
+fn throttling_slows_a_rate_limited_scan_below_its_budget() {
+    let run = |throttled: u32| {
+        let mut world = World::new(schema());
+        for i in 0..400 {
+            world
+                .primary
+                .put([("id", format!("k{i:03}"))].into_iter().collect());
+        }
+        // The table refuses the first requests, as one at its capacity would.
+        world.primary.faults.throttle_next = throttled;
+        let plan = DumpPlan {
+            rate_limit: Some(100),
+            page_limit: Some(20),
+            ..DumpPlan::default()
+        };
+        let mut h = Harness::new(Dump::new(plan), world, 1);
+        let summary = h.run_to_end().clone();
+        assert_eq!(summary.error, None);
+        assert_eq!(h.output[&0].iter().filter(|b| **b == b'\n').count(), 400);
+        h.world.now
+    };
+    let calm = run(0);
+    let throttled = run(3);
+    // The three throttled retries come within a second, so the rate is cut once, to 50 items/s, and takes
+    // seconds to grow back; the backoffs alone add at most 50 + 100 + 200 ms.
+    assert!(throttled.0 > calm.0 + 1_000, "calm {calm}, throttled {throttled}");
+}
+
+#[test]
 fn an_empty_table_dumps_nothing_and_finishes() {
     let mut h = Harness::new(Dump::new(DumpPlan::default()), World::new(schema()), 1);
     let summary = h.run_to_end().clone();
