@@ -76,3 +76,69 @@ async fn an_aborted_stream_leaves_nothing_behind() {
         .unwrap();
     assert!(uploads.uploads().is_empty(), "the multipart upload was aborted");
 }
+
+/// Records the encryption headers of every request.
+#[derive(Debug, Default, Clone)]
+struct SeenEncryption(std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>);
+
+impl aws_sdk_s3::config::Intercept for SeenEncryption {
+    fn name(&self) -> &'static str {
+        "SeenEncryption"
+    }
+
+    fn read_before_transmit(
+        &self,
+        ctx: &aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &aws_sdk_s3::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        let h = ctx.request().headers();
+        let get = |n: &str| h.get(n).unwrap_or_default().to_owned();
+        self.0.lock().unwrap().push((
+            get("x-amz-server-side-encryption"),
+            get("x-amz-server-side-encryption-aws-kms-key-id"),
+        ));
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_carry_the_originals_server_side_encryption_settings() {
+    use ddbrep::drive::sink::Encryption;
+    let env = common::start().await;
+    env.create_bucket("sse", false).await;
+    let seen = SeenEncryption::default();
+    let client =
+        aws_sdk_s3::Client::from_conf(env.s3.config().to_builder().interceptor(seen.clone()).build());
+    let vars = |name: &str| match name {
+        "ServerSideEncryption" => Some("aws:kms".to_owned()),
+        "SSEKMSKeyId" => Some("alias/backups".to_owned()),
+        _ => None,
+    };
+    let mut sink = GzipObjects::new(client, "sse", [(0, "small".to_owned()), (1, "big".to_owned())])
+        .with_part_size(5 * 1024 * 1024)
+        .with_encryption(Some(Encryption::from_env(vars)));
+    sink.write(0, b"line\n".to_vec()).await.unwrap();
+    let mut rng = fastrand::Rng::with_seed(9);
+    for _ in 0..16 {
+        let bytes: Vec<u8> = (0..1 << 20)
+            .map(|_| b"0123456789abcdef"[rng.usize(..16)])
+            .collect();
+        sink.write(1, bytes).await.unwrap();
+    }
+    sink.finish().await.unwrap();
+    assert_eq!(common::gunzip(&env.get_object("sse", "small").await), "line\n");
+    let seen = seen.0.lock().unwrap().clone();
+    let kms = ("aws:kms".to_owned(), "alias/backups".to_owned());
+    // CreateMultipartUpload and the small object's PutObject carry the settings (UploadPart does not:
+    // S3 takes them from the upload).
+    assert!(seen.iter().filter(|s| **s == kms).count() >= 2, "{seen:?}");
+    // Without the variables, AES256, as the original sent.
+    assert_eq!(
+        Encryption::from_env(|_| None),
+        Encryption {
+            algorithm: "AES256".into(),
+            kms_key_id: None
+        }
+    );
+}

@@ -9,7 +9,7 @@ use super::metric;
 use super::BackupTableArgs;
 use crate::drive::dynamo::DynamoTables;
 use crate::drive::run::{run, Clock};
-use crate::drive::sink::{GzipObjects, Sink};
+use crate::drive::sink::{Encryption, GzipObjects, Sink};
 use crate::drive::Nothing;
 use crate::error::CliError;
 use crate::output::Output;
@@ -79,7 +79,8 @@ pub fn cmd(args: &BackupTableArgs) -> Result<(), CliError> {
             segments
                 .iter()
                 .map(|s| (*s, dump_key(&args.s3url.prefix, &jobid, *s))),
-        );
+        )
+        .with_encryption(Some(Encryption::from_env(|name| std::env::var(name).ok())));
         let tables = DynamoTables {
             primary: table,
             replica: None,

@@ -10,7 +10,7 @@ use super::metric;
 use super::{SnapshotArgs, TableS3Args};
 use crate::drive::dynamo::DynamoTables;
 use crate::drive::run::{run, Clock};
-use crate::drive::sink::{GzipObjects, NoSink, Sink};
+use crate::drive::sink::{Encryption, GzipObjects, NoSink, Sink};
 use crate::drive::Nothing;
 use crate::error::CliError;
 use crate::output::Output;
@@ -131,7 +131,8 @@ pub fn cmd_snapshot(args: &SnapshotArgs) -> Result<(), CliError> {
             dest.client.clone(),
             dest.bucket.clone(),
             [(0, args.dest.prefix.clone())],
-        );
+        )
+        .with_encryption(Some(Encryption::from_env(|name| std::env::var(name).ok())));
         let result = run(
             Snapshot::new(plan),
             clock,

@@ -97,7 +97,34 @@ pub struct GzipObjects {
     client: Client,
     bucket: String,
     part_size: usize,
+    encryption: Option<Encryption>,
     objects: BTreeMap<u32, GzObject>,
+}
+
+/// Server-side encryption of written objects (`x-amz-server-side-encryption`, and the KMS key for
+/// `aws:kms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encryption {
+    /// `AES256`, `aws:kms` or `aws:kms:dsse`.
+    pub algorithm: String,
+    /// `SSEKMSKeyId`.
+    pub kms_key_id: Option<String>,
+}
+
+impl Encryption {
+    /// The original's environment: `ServerSideEncryption` (default `AES256`, as its backup-table sent) and
+    /// `SSEKMSKeyId`.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Encryption {
+        let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        Encryption {
+            algorithm: var("ServerSideEncryption").unwrap_or_else(|| "AES256".to_owned()),
+            kms_key_id: var("SSEKMSKeyId"),
+        }
+    }
+
+    fn sse(&self) -> aws_sdk_s3::types::ServerSideEncryption {
+        aws_sdk_s3::types::ServerSideEncryption::from(self.algorithm.as_str())
+    }
 }
 
 impl GzipObjects {
@@ -111,6 +138,7 @@ impl GzipObjects {
             client,
             bucket: bucket.into(),
             part_size: PART_SIZE,
+            encryption: None,
             objects: streams
                 .into_iter()
                 .map(|(stream, key)| {
@@ -128,6 +156,13 @@ impl GzipObjects {
                 })
                 .collect(),
         }
+    }
+
+    /// Encrypt the objects (PutObject and CreateMultipartUpload carry the settings).
+    #[must_use]
+    pub fn with_encryption(mut self, encryption: Option<Encryption>) -> GzipObjects {
+        self.encryption = encryption;
+        self
     }
 
     /// A smaller part size (≥ 5 MiB on S3; the emulator takes less), for tests.
@@ -152,6 +187,7 @@ impl GzipObjects {
     async fn upload_part(
         client: &Client,
         bucket: &str,
+        encryption: Option<&Encryption>,
         o: &mut GzObject,
         body: Vec<u8>,
     ) -> Result<(), SinkError> {
@@ -163,6 +199,8 @@ impl GzipObjects {
                     .create_multipart_upload()
                     .bucket(bucket)
                     .key(&o.key)
+                    .set_server_side_encryption(encryption.map(Encryption::sse))
+                    .set_ssekms_key_id(encryption.and_then(|e| e.kms_key_id.clone()))
                     .send()
                     .await
                     .map_err(|e| at("CreateMultipartUpload", describe(&e)))?;
@@ -212,7 +250,7 @@ impl Sink for GzipObjects {
             .map_err(|e| SinkError(format!("compressing s3://{}/{}: {e}", self.bucket, o.key)))?;
         if gzip.get_ref().len() >= part_size {
             let body = std::mem::take(gzip.get_mut());
-            Self::upload_part(&self.client, &self.bucket, o, body).await?;
+            Self::upload_part(&self.client, &self.bucket, self.encryption.as_ref(), o, body).await?;
         }
         Ok(())
     }
@@ -227,10 +265,13 @@ impl Sink for GzipObjects {
             match o.upload_id.clone() {
                 None => {
                     o.bytes_out += rest.len() as u64;
+                    let encryption = self.encryption.as_ref();
                     self.client
                         .put_object()
                         .bucket(bucket)
                         .key(&o.key)
+                        .set_server_side_encryption(encryption.map(Encryption::sse))
+                        .set_ssekms_key_id(encryption.and_then(|e| e.kms_key_id.clone()))
                         .body(ByteStream::from(rest))
                         .send()
                         .await
@@ -240,7 +281,7 @@ impl Sink for GzipObjects {
                 }
                 Some(upload_id) => {
                     if !rest.is_empty() {
-                        Self::upload_part(&self.client, bucket, o, rest).await?;
+                        Self::upload_part(&self.client, bucket, self.encryption.as_ref(), o, rest).await?;
                     }
                     self.client
                         .complete_multipart_upload()
