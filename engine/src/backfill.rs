@@ -20,12 +20,11 @@ use crate::backup_key;
 use crate::codec::ddb_json;
 use crate::diff::check_segments;
 use crate::io::{
-    Action, Input, JobError, ObjectCondition, ObjectOp, ObjectResult, StoreError, TableOp, TableResult,
-    TableSlot,
+    Action, Input, JobError, ObjectCondition, ObjectOp, ObjectResult, TableOp, TableResult, TableSlot,
 };
 use crate::model::{Item, Key, KeySchema};
 use crate::reconcile::{result_name, RTag, Reconciler, Target, Verdict};
-use crate::retry::{earliest, Outbox, RateLimit, Request, RetryPolicy};
+use crate::retry::{earliest, retry_paced, Outbox, RateLimit, Request, RetryPolicy};
 use crate::time::Millis;
 
 /// What to back fill.
@@ -221,28 +220,14 @@ impl Backfill {
             Input::Table { id, result } => match self.outbox.take(id) {
                 None => Ok(()),
                 Some(request) => match result {
-                    Err(e) => {
-                        if e == StoreError::Throttled {
-                            if let Some(limit) = &mut self.limit {
-                                limit.throttled(now);
-                            }
-                        }
-                        self.outbox.retry(request, e, now)
-                    }
+                    Err(e) => retry_paced(&mut self.outbox, &mut self.limit, request, e, now),
                     Ok(result) => self.on_table(request, result, now),
                 },
             },
             Input::Object { id, result } => match self.outbox.take(id) {
                 None => Ok(()),
                 Some(request) => match result {
-                    Err(e) => {
-                        if e == StoreError::Throttled {
-                            if let Some(limit) = &mut self.limit {
-                                limit.throttled(now);
-                            }
-                        }
-                        self.outbox.retry(request, e, now)
-                    }
+                    Err(e) => retry_paced(&mut self.outbox, &mut self.limit, request, e, now),
                     Ok(result) => self.on_object(request, result),
                 },
             },

@@ -21,7 +21,7 @@ use crate::io::{
 };
 use crate::model::{Item, Key, KeySchema};
 use crate::reconcile::{result_name, RTag, Reconciler, Target, Verdict};
-use crate::retry::{earliest, Op, Outbox, RateLimit, Request, RetryPolicy};
+use crate::retry::{earliest, retry_paced, Op, Outbox, RateLimit, Request, RetryPolicy};
 use crate::time::Millis;
 
 pub use crate::reconcile::equal_ignoring;
@@ -299,14 +299,7 @@ impl Diff {
             Input::Table { id, result } => match self.outbox.take(id) {
                 None => Ok(()),
                 Some(request) => match result {
-                    Err(e) => {
-                        if e == StoreError::Throttled {
-                            if let Some(limit) = &mut self.limit {
-                                limit.throttled(now);
-                            }
-                        }
-                        self.outbox.retry(request, e, now)
-                    }
+                    Err(e) => retry_paced(&mut self.outbox, &mut self.limit, request, e, now),
                     Ok(result) => self.on_table(request, result, now),
                 },
             },

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use crate::codec::ddb_json;
 use crate::diff::{check_segments, unexpected_object};
-use crate::io::{Action, Input, JobError, StoreError, TableOp, TableResult, TableSlot};
+use crate::io::{Action, Input, JobError, TableOp, TableResult, TableSlot};
 use crate::model::Item;
 use crate::reconcile::result_name;
-use crate::retry::{earliest, Outbox, RateLimit, RetryPolicy};
+use crate::retry::{earliest, retry_paced, Outbox, RateLimit, RetryPolicy};
 use crate::time::Millis;
 
 /// What to dump.
@@ -166,14 +166,7 @@ impl Dump {
             Input::Table { id, result } => match self.outbox.take(id) {
                 None => Ok(()),
                 Some(request) => match result {
-                    Err(e) => {
-                        if e == StoreError::Throttled {
-                            if let Some(limit) = &mut self.limit {
-                                limit.throttled(now);
-                            }
-                        }
-                        self.outbox.retry(request, e, now)
-                    }
+                    Err(e) => retry_paced(&mut self.outbox, &mut self.limit, request, e, now),
                     Ok(TableResult::Page { items, last_key }) => {
                         self.on_page(request.tag, items, last_key, now);
                         Ok(())

@@ -351,6 +351,23 @@ impl<T> Outbox<T> {
     }
 }
 
+/// Retries a failed request ([`Outbox::retry`]); a throttled one also slows the job's rate budget, if it
+/// has one ([`RateLimit::throttled`]).
+pub(crate) fn retry_paced<T>(
+    outbox: &mut Outbox<T>,
+    limit: &mut Option<RateLimit>,
+    request: Request<T>,
+    error: StoreError,
+    now: Millis,
+) -> Result<(), JobError> {
+    if error == StoreError::Throttled {
+        if let Some(limit) = limit {
+            limit.throttled(now);
+        }
+    }
+    outbox.retry(request, error, now)
+}
+
 /// The earlier of two optional deadlines.
 pub(crate) fn earliest(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
     match (a, b) {
