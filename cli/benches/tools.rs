@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
     ScalarAttributeType, WriteRequest,
@@ -166,24 +165,14 @@ async fn main() {
         .unwrap();
     let running = emu.spawn_local().await.unwrap();
     let endpoint = running.endpoint();
-    let creds = Credentials::new("bench", "bench", None, None, "bench");
-    let ddb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&endpoint)
-            .credentials_provider(creds.clone())
-            .build(),
-    );
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .endpoint_url(&endpoint)
-            .force_path_style(true)
-            .credentials_provider(creds)
-            .build(),
-    );
+    // The tools' own SDK clients (a loopback endpoint gets dummy credentials).
+    let connection = ddbrep::drive::aws::Connection {
+        endpoint_url: Some(endpoint.clone()),
+        region: Some("us-east-1".into()),
+        profile: None,
+    };
+    let ddb = ddbrep::drive::aws::dynamodb(None, None, &connection).await;
+    let s3 = ddbrep::drive::aws::s3(None, &connection).await;
     let def = AttributeDefinition::builder()
         .attribute_name("id")
         .attribute_type(ScalarAttributeType::S)

@@ -290,20 +290,17 @@ impl Handler {
         let mut merged = BatchSummary::default();
         for (table, group) in groups {
             let (indexes, records): (Vec<usize>, Vec<StreamRecord>) = group.into_iter().unzip();
-            let Some(schema) = records.iter().find_map(|r| keys_schema(&r.dynamodb.keys).ok()) else {
-                // Every record has an unusable key: the job reports each.
-                let job = Replicate::new(records, limits.clone())?;
-                let summary = self.run_replicate(job, None).await?;
-                merge(&mut merged, summary, &indexes);
-                continue;
-            };
-            let target = DynamoTable {
-                client: client.clone(),
-                name: table.clone(),
-                schema,
-            };
+            // No record with a usable key: the job sends nothing and reports each record.
+            let target = records
+                .iter()
+                .find_map(|r| keys_schema(&r.dynamodb.keys).ok())
+                .map(|schema| DynamoTable {
+                    client: client.clone(),
+                    name: table,
+                    schema,
+                });
             let job = Replicate::new(records, limits.clone())?;
-            let summary = self.run_replicate(job, Some(target)).await?;
+            let summary = self.run_replicate(job, target).await?;
             merge(&mut merged, summary, &indexes);
         }
         Ok(merged)
