@@ -415,3 +415,87 @@ async fn indexes_answer_queries_with_their_projection() {
         .unwrap();
     assert_eq!(scan.count(), 6);
 }
+
+#[tokio::test]
+async fn an_index_key_of_the_wrong_type_or_empty_is_refused_by_every_write() {
+    let t = start().await;
+    events_table(&t).await;
+    let before = t.ddb.scan().table_name("events").send().await.unwrap().count();
+    let put = t
+        .ddb
+        .put_item()
+        .table_name("events")
+        .item("user", s("u9"))
+        .item("at", n("1"))
+        .item("kind", n("7"))
+        .send()
+        .await
+        .unwrap_err();
+    let (code, message) = error_of(&put);
+    assert_eq!(code, "ValidationException");
+    assert_eq!(
+        message,
+        "One or more parameter values were invalid: Type mismatch for Index Key kind Expected: S Actual: N IndexName: by-kind"
+    );
+    let empty = t
+        .ddb
+        .put_item()
+        .table_name("events")
+        .item("user", s("u9"))
+        .item("at", n("1"))
+        .item("name", s(""))
+        .send()
+        .await
+        .unwrap_err();
+    let (code, message) = error_of(&empty);
+    assert_eq!(code, "ValidationException");
+    assert!(
+        message.contains("IndexName: by-name, IndexKey: name"),
+        "{message}"
+    );
+    let update = t
+        .ddb
+        .update_item()
+        .table_name("events")
+        .key("user", s("u1"))
+        .key("at", n("10"))
+        .update_expression("SET kind = :n")
+        .expression_attribute_values(":n", n("1"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(error_of(&update).1.contains("Type mismatch for Index Key kind"));
+    let batch = t
+        .ddb
+        .batch_write_item()
+        .request_items(
+            "events",
+            vec![aws_sdk_dynamodb::types::WriteRequest::builder()
+                .put_request(
+                    aws_sdk_dynamodb::types::PutRequest::builder()
+                        .item("user", s("u9"))
+                        .item("at", n("2"))
+                        .item("kind", AttributeValue::Bool(true))
+                        .build()
+                        .unwrap(),
+                )
+                .build()],
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert!(error_of(&batch).1.contains("Expected: S Actual: BOOL"));
+    // Nothing was written; an item without the attribute is fine (it is just not in the index).
+    assert_eq!(
+        t.ddb.scan().table_name("events").send().await.unwrap().count(),
+        before
+    );
+    t.ddb
+        .put_item()
+        .table_name("events")
+        .item("user", s("u9"))
+        .item("at", n("3"))
+        .send()
+        .await
+        .unwrap();
+}

@@ -79,6 +79,7 @@ pub async fn run(svc: &Service, req: &Request, body: &[u8]) -> Result<Vec<u8>, D
                     let item = wire::item(&put.item)?;
                     item.validate().map_err(|e| DdbError::from_model(&e))?;
                     let key = table.key.key_of(&item).map_err(|e| DdbError::from_item_key(&e, &table.key))?;
+                    super::check_index_keys(&table, &item)?;
                     *units.entry(name.clone()).or_default() += wire::write_units(item.size());
                     Write { table: table.clone(), key, item: Some(item) }
                 }

@@ -84,6 +84,41 @@ pub fn table(svc: &Service, name: &str) -> Result<Arc<Table>, DdbError> {
         .ok_or_else(|| DdbError::table_not_found(name))
 }
 
+/// Refuses an item whose value for a secondary index's key attribute has the wrong type or is empty, as
+/// DynamoDB does (an item without the attribute is simply not in the index).
+pub fn check_index_keys(table: &Table, item: &Item) -> Result<(), DdbError> {
+    use ddbrep_engine::model::Value;
+    for (index, schema) in &table.index_keys {
+        for attr in schema.attributes() {
+            let Some(value) = item.get(&attr.name) else {
+                continue;
+            };
+            let actual = value.value_type().tag();
+            if actual != attr.ty.tag() {
+                return Err(DdbError::validation(format!(
+                    "One or more parameter values were invalid: Type mismatch for Index Key {} Expected: {} Actual: {} IndexName: {index}",
+                    attr.name,
+                    attr.ty.tag(),
+                    actual
+                )));
+            }
+            let empty = match value {
+                Value::S(s) => s.is_empty(),
+                Value::B(b) => b.is_empty(),
+                _ => false,
+            };
+            if empty {
+                return Err(DdbError::validation(format!(
+                    "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty {} value. IndexName: {index}, IndexKey: {}",
+                    if actual == "S" { "string" } else { "binary" },
+                    attr.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One conditional single-item write (PutItem with `Some(item)`, DeleteItem with `None`): reads the current
 /// item, checks the condition, applies the change. Returns the old item when ALL_OLD was asked for, and the
 /// old item's size (for capacity).

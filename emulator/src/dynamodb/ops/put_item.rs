@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::{return_old_on_failure, table, write_one, write_output, ReturnValues};
+use super::{check_index_keys, return_old_on_failure, table, write_one, write_output, ReturnValues};
 use crate::dynamodb::error::DdbError;
 use crate::dynamodb::expressions::Exprs;
 use crate::dynamodb::{wire, Request, Service};
@@ -40,6 +40,7 @@ pub async fn run(svc: &Service, req: &Request, body: &[u8]) -> Result<Vec<u8>, D
         .key
         .key_of(&item)
         .map_err(|e| DdbError::from_item_key(&e, &table.key))?;
+    check_index_keys(&table, &item)?;
     let returns = ReturnValues::parse(input.return_values.as_deref(), &[ReturnValues::AllOld])?;
     let old_on_failure = return_old_on_failure(input.return_values_on_condition_check_failure.as_deref())?;
     let capacity = wire::Capacity::parse(input.return_consumed_capacity.as_deref())?;

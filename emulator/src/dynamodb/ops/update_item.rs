@@ -87,6 +87,7 @@ pub async fn run(svc: &Service, req: &Request, body: &[u8]) -> Result<Vec<u8>, D
                 }
                 _ => DdbError::from_model(&e),
             })?;
+            super::check_index_keys(&write_table, &new)?;
             let env = ChangeEnv {
                 region: &region,
                 now,
