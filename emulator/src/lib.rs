@@ -19,6 +19,7 @@
 pub mod clock;
 pub mod dynamodb;
 pub mod maintenance;
+pub mod pipeline;
 pub mod s3;
 pub mod server;
 pub mod storage;
@@ -48,9 +49,17 @@ pub struct EmulatorBuilder {
     create_delay_ms: u64,
     background_sweep: bool,
     s3_domain: String,
+    pipelines: Vec<pipeline::PipelineSpec>,
 }
 
 impl EmulatorBuilder {
+    /// Stream pipelines to run while serving (see [`pipeline`]): the replicate and backup handlers on
+    /// the emulator's own streams.
+    pub fn pipelines(mut self, specs: Vec<pipeline::PipelineSpec>) -> Self {
+        self.pipelines = specs;
+        self
+    }
+
     /// The host name under which S3 requests are virtual-host style: `bucket.<domain>[:port]` (default
     /// `localhost`). Requests to any other host are path style.
     pub fn s3_domain(mut self, domain: impl Into<String>) -> Self {
@@ -126,6 +135,13 @@ impl EmulatorBuilder {
         if swept > 0 {
             tracing::info!(files = swept, "deleted S3 body files that no object names");
         }
+        let local_s3 = Arc::new(s3::service::S3Backend::new(
+            Arc::clone(&storage),
+            Arc::clone(&blobs),
+            Arc::clone(&self.clock),
+            Arc::clone(&rng),
+            self.region.clone(),
+        ));
         let s3 = Arc::new(s3::S3::new(
             Arc::clone(&storage),
             blobs,
@@ -141,10 +157,26 @@ impl EmulatorBuilder {
             shard_policy: self.shard_policy,
             create_delay_ms: self.create_delay_ms,
         };
-        let service = Arc::new(dynamodb::Service::new(storage, self.clock, rng, config));
+        let region = config.region.clone();
+        let service = Arc::new(dynamodb::Service::new(
+            Arc::clone(&storage),
+            Arc::clone(&self.clock),
+            Arc::clone(&rng),
+            config,
+        ));
+        let pipelines = Arc::new(pipeline::Pipelines::new(
+            self.pipelines,
+            Arc::clone(&service),
+            local_s3,
+            storage,
+            self.clock,
+            rng,
+            region,
+        ));
         Ok(Emulator {
             service,
             s3,
+            pipelines,
             background_sweep: self.background_sweep,
         })
     }
@@ -155,10 +187,16 @@ impl EmulatorBuilder {
 pub struct Emulator {
     service: Arc<dynamodb::Service>,
     s3: Arc<s3::S3>,
+    pipelines: Arc<pipeline::Pipelines>,
     background_sweep: bool,
 }
 
 impl Emulator {
+    /// The stream pipelines (none unless configured): their status, and a wait for them to catch up.
+    pub fn pipelines(&self) -> &Arc<pipeline::Pipelines> {
+        &self.pipelines
+    }
+
     /// A builder with the defaults: a throwaway database, `us-east-1`, the system clock.
     pub fn builder() -> EmulatorBuilder {
         EmulatorBuilder {
@@ -171,11 +209,12 @@ impl Emulator {
             create_delay_ms: 0,
             background_sweep: true,
             s3_domain: "localhost".into(),
+            pipelines: Vec::new(),
         }
     }
 
     /// Serves `listener` until `shutdown` completes; requests in flight finish first. Runs the maintenance
-    /// sweep (stream retention, time to live) every [`SWEEP_INTERVAL`] meanwhile.
+    /// sweep (stream retention, time to live) every [`SWEEP_INTERVAL`] and the stream pipelines meanwhile.
     pub async fn serve<L: Listener>(&self, listener: L, shutdown: impl std::future::Future<Output = ()>) {
         let service = Arc::clone(&self.service);
         let background_sweep = self.background_sweep;
@@ -192,13 +231,16 @@ impl Emulator {
                 }
             }
         });
+        let pipelines = tokio::spawn(Arc::clone(&self.pipelines).run());
         server::serve(
             Arc::clone(&self.service),
             Arc::clone(&self.s3),
+            Arc::clone(&self.pipelines),
             listener,
             shutdown,
         )
         .await;
+        pipelines.abort();
         sweeper.abort();
     }
 

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Parser;
+use ddbrep_emu::pipeline::PipelineSpec;
 use ddbrep_emu::storage::Durability;
 use ddbrep_emu::Emulator;
 
@@ -15,6 +16,10 @@ use ddbrep_emu::Emulator;
 ///   ddbrep-emu --db ./dev.sqlite
 ///   aws --endpoint-url http://localhost:8000 dynamodb list-tables
 ///   aws --endpoint-url http://localhost:8000 s3 mb s3://backups
+///
+/// With the stream handlers running on the emulator's own streams:
+///   ddbrep-emu --replicate orders=orders-replica --backup orders=s3://backups/ddb
+///   curl http://localhost:8000/_ddbrep/pipelines
 #[derive(Parser, Debug)]
 #[command(name = "ddbrep-emu", version, verbatim_doc_comment)]
 struct Args {
@@ -43,6 +48,44 @@ struct Args {
     /// S3 requests to `bucket.<domain>[:port]` are virtual-host style; any other host is path style.
     #[arg(long, default_value = "localhost", env = "DDBREP_EMU_S3_DOMAIN")]
     s3_domain: String,
+    /// Run the replicate handler on SOURCE's stream into the table REPLICA (created if missing).
+    /// Repeatable.
+    #[arg(long, value_name = "SOURCE=REPLICA")]
+    replicate: Vec<String>,
+    /// Run the backup handler on SOURCE's stream into s3://bucket/prefix/SOURCE/ (the bucket created
+    /// with versioning if missing). Repeatable.
+    #[arg(long, value_name = "SOURCE=s3://bucket/prefix")]
+    backup: Vec<String>,
+    /// A JSON file of pipelines with Lambda's event source mapping settings (batch_size,
+    /// maximum_batching_window_in_seconds, maximum_retry_attempts, bisect_batch_on_function_error,
+    /// report_batch_item_failures, starting_position, function_timeout_seconds); see the README.
+    #[arg(long, value_name = "FILE", env = "DDBREP_EMU_PIPELINES")]
+    pipelines: Option<PathBuf>,
+}
+
+fn pipeline_specs(args: &Args) -> anyhow::Result<Vec<PipelineSpec>> {
+    let mut specs = Vec::new();
+    if let Some(path) = &args.pipelines {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the pipeline configuration {}", path.display()))?;
+        specs.extend(ddbrep_emu::pipeline::config::parse_file(
+            &path.display().to_string(),
+            &text,
+        )?);
+    }
+    for arg in &args.replicate {
+        specs.push(PipelineSpec::replicate(arg)?);
+    }
+    for arg in &args.backup {
+        specs.push(PipelineSpec::backup(arg)?);
+    }
+    let mut names = std::collections::HashSet::new();
+    for spec in &specs {
+        if !names.insert(spec.name()) {
+            anyhow::bail!("the pipeline {} is configured twice", spec.name());
+        }
+    }
+    Ok(specs)
 }
 
 #[tokio::main]
@@ -54,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let specs = pipeline_specs(&args)?;
     let mut builder = Emulator::builder()
         .db(&args.db)
         .region(&args.region)
@@ -70,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
         max_records: args.shard_max_records.max(1),
         ..Default::default()
     };
-    builder = builder.shard_policy(policy);
+    builder = builder.shard_policy(policy).pipelines(specs.clone());
     let emu = builder
         .open()
         .with_context(|| format!("cannot open the database {}", args.db.display()))?;
@@ -82,6 +126,9 @@ async fn main() -> anyhow::Result<()> {
         "ddbrep-emu listening on http://{addr} (database {})",
         args.db.display()
     );
+    for spec in &specs {
+        println!("pipeline: {}", spec.name());
+    }
     tracing::info!(ready_ms = started.elapsed().as_secs_f64() * 1000.0, "ready");
     emu.serve(listener, shutdown_signal()).await;
     tracing::info!("stopped; every acknowledged write is committed");

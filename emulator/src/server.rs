@@ -19,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::dynamodb::error::{DdbError, ErrorCode};
 use crate::dynamodb::{self, Service};
+use crate::pipeline::Pipelines;
 use crate::s3::S3;
 
 /// A response body: DynamoDB's, whole; S3's, streamed.
@@ -49,6 +50,7 @@ impl Listener for tokio::net::TcpListener {
 pub async fn serve<L: Listener>(
     dynamodb: Arc<Service>,
     s3: Arc<S3>,
+    pipelines: Arc<Pipelines>,
     mut listener: L,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -67,8 +69,9 @@ pub async fn serve<L: Listener>(
                 };
                 let service = Arc::clone(&dynamodb);
                 let s3 = Arc::clone(&s3);
+                let pipelines = Arc::clone(&pipelines);
                 let svc = hyper::service::service_fn(move |req| {
-                    dispatch(Arc::clone(&service), Arc::clone(&s3), req)
+                    dispatch(Arc::clone(&service), Arc::clone(&s3), Arc::clone(&pipelines), req)
                 });
                 let conn = builder.serve_connection(TokioIo::new(io), svc).into_owned();
                 let conn = graceful.watch(conn);
@@ -84,12 +87,20 @@ pub async fn serve<L: Listener>(
     graceful.shutdown().await;
 }
 
-/// DynamoDB and Streams requests are POSTs with `X-Amz-Target`; everything else is S3.
+/// The path of the stream pipelines' status (`_` is not allowed in bucket names, so no S3 path is taken).
+pub const PIPELINES_STATUS_PATH: &str = "/_ddbrep/pipelines";
+
+/// DynamoDB and Streams requests are POSTs with `X-Amz-Target`; `GET /_ddbrep/pipelines` is the pipelines'
+/// status; everything else is S3.
 async fn dispatch(
     dynamodb: Arc<Service>,
     s3: Arc<S3>,
+    pipelines: Arc<Pipelines>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
+    if req.method() == http::Method::GET && req.uri().path() == PIPELINES_STATUS_PATH {
+        return Ok(pipelines_status(&pipelines).map(Either::Left));
+    }
     let target = req
         .headers()
         .get("x-amz-target")
@@ -151,6 +162,26 @@ async fn handle(dynamodb: Arc<Service>, target: String, req: Request<Incoming>) 
     if compressed {
         headers.insert(http::header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
+    response
+}
+
+fn pipelines_status(pipelines: &Pipelines) -> Response<Full<Bytes>> {
+    let (status, body) = match pipelines.status() {
+        Ok(json) => (
+            StatusCode::OK,
+            serde_json::to_vec_pretty(&json).unwrap_or_default(),
+        ),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::to_vec(&serde_json::json!({ "error": e.to_string() })).unwrap_or_default(),
+        ),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 

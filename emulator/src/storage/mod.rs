@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod items;
 pub mod keys;
 pub mod objects;
+pub mod pipeline;
 pub mod schema;
 pub mod streams;
 

@@ -120,6 +120,19 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (upload_id, part_number)
     ) WITHOUT ROWID;
     "#,
+    // 3: the stream pipeline's checkpoints (storage::pipeline): per pipeline and shard, the newest sequence
+    // number its handler finished with, and whether the shard is done (closed and fully processed).
+    r#"
+    CREATE TABLE pipeline_checkpoints (
+        pipeline    TEXT NOT NULL,
+        stream_arn  TEXT NOT NULL,
+        shard_id    TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        finished    INTEGER NOT NULL DEFAULT 0,
+        updated_ms  INTEGER NOT NULL,
+        PRIMARY KEY (pipeline, stream_arn, shard_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Brings the database up to the latest schema version.

@@ -265,6 +265,12 @@ pub fn oldest_sequence(conn: &Connection, arn: &str, shard_id: &str) -> rusqlite
         .query_row(params![arn, shard_id], |r| r.get(0))
 }
 
+/// The newest sequence number a shard holds, if any.
+pub fn records_newest(conn: &Connection, arn: &str, shard_id: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT MAX(seq) FROM stream_records WHERE stream_arn = ?1 AND shard_id = ?2")?
+        .query_row(params![arn, shard_id], |r| r.get(0))
+}
+
 /// Deletes records older than the retention period, and streams (with their shards) disabled for longer.
 pub fn trim(conn: &Connection, now_ms: u64) -> rusqlite::Result<usize> {
     let cutoff = now_ms.saturating_sub(RETENTION_MS) as i64;

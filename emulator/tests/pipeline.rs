@@ -1,0 +1,481 @@
+//! The offline stream pipeline: `replicate` and `backup` running in-process on the emulator's own streams,
+//! driven by writes through aws-sdk-dynamodb and checked through aws-sdk-s3 and the DynamoDB API.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, BillingMode, GlobalSecondaryIndex, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
+};
+use common::{attr, key_elem, n, raw_http, s, s3_client, TestEmu};
+use ddbrep_emu::pipeline::{PipelineSpec, Settings};
+use ddbrep_emu::storage::streams::ShardPolicy;
+use ddbrep_emu::Emulator;
+use ddbrep_engine::backup_key;
+use ddbrep_engine::codec::ddb_json;
+use ddbrep_engine::model::{Item, KeySchema, ScalarType};
+
+/// Long enough for any pipeline here to catch up; a test that reaches it has failed.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn caught_up(emu: &Emulator) {
+    tokio::time::timeout(CATCH_UP, emu.pipelines().caught_up())
+        .await
+        .expect("the pipelines catch up")
+        .unwrap();
+}
+
+async fn stream_table(
+    t: &TestEmu,
+    name: &str,
+    sk: Option<(&str, ScalarAttributeType)>,
+    view: StreamViewType,
+) {
+    let mut req = t
+        .ddb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk", ScalarAttributeType::S))
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(view)
+                .build()
+                .unwrap(),
+        );
+    if let Some((sk, ty)) = sk {
+        req = req
+            .attribute_definitions(attr(sk, ty))
+            .key_schema(key_elem(sk, KeyType::Range));
+    }
+    req.send().await.unwrap();
+}
+
+/// Every item of a table, exactly (numbers and binary as stored), through a raw Scan.
+async fn scan(t: &TestEmu, table: &str) -> Vec<Item> {
+    let body = format!(r#"{{"TableName":"{table}"}}"#);
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: DynamoDB_20120810.Scan\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let (status, _, out) = raw_http(t.running.addr(), &head, body.as_bytes()).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert!(json.get("LastEvaluatedKey").is_none(), "one page is enough here");
+    json["Items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| ddb_json::item_from_json(i).unwrap())
+        .collect()
+}
+
+/// Items by their key (attribute order inside an item does not matter: `Item` equality ignores it).
+fn by_key(schema: &KeySchema, items: Vec<Item>) -> BTreeMap<String, Item> {
+    items
+        .into_iter()
+        .map(|i| (ddb_json::key_to_sorted_string(&schema.key_of(&i).unwrap()), i))
+        .collect()
+}
+
+async fn status(t: &TestEmu) -> serde_json::Value {
+    let head = "GET /_ddbrep/pipelines HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let (code, headers, body) = raw_http(t.running.addr(), head, b"").await;
+    assert_eq!(code, 200);
+    assert!(headers
+        .iter()
+        .any(|(n, v)| n == "content-type" && v == "application/json"));
+    serde_json::from_slice(&body).unwrap()
+}
+
+fn pipelines(specs: &[&str]) -> Vec<PipelineSpec> {
+    specs
+        .iter()
+        .map(|s| {
+            let (kind, arg) = s.split_once(' ').unwrap();
+            match kind {
+                "replicate" => PipelineSpec::replicate(arg).unwrap(),
+                _ => PipelineSpec::backup(arg).unwrap(),
+            }
+        })
+        .collect()
+}
+
+async fn object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Item> {
+    match s3.get_object().bucket(bucket).key(key).send().await {
+        Ok(out) => {
+            let body = out.body.collect().await.unwrap().into_bytes();
+            Some(ddb_json::parse_item(std::str::from_utf8(&body).unwrap()).unwrap())
+        }
+        Err(e) => {
+            assert_eq!(common::s3_error(&e).1, 404, "{e:?}");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_and_backup_follow_every_kind_of_change() {
+    let emu = Emulator::builder()
+        .seed(5)
+        .background_sweep(false)
+        .pipelines(pipelines(&[
+            "replicate orders=orders-replica",
+            "backup orders=s3://backups/ddb",
+        ]))
+        .open()
+        .unwrap();
+    let t = common::attach(&emu).await;
+    stream_table(
+        &t,
+        "orders",
+        Some(("sk", ScalarAttributeType::N)),
+        StreamViewType::NewAndOldImages,
+    )
+    .await;
+    t.ddb
+        .update_time_to_live()
+        .table_name("orders")
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("expires")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let big = "12345678901234567890123456789012345678";
+    for i in 0..30 {
+        t.ddb
+            .put_item()
+            .table_name("orders")
+            .item("pk", s(&format!("p{}", i % 7)))
+            .item("sk", n(&i.to_string()))
+            .item("total", n(big))
+            .item("fraction", n("0.12345678901234567890123456789012345678"))
+            .item("blob", AttributeValue::B(Blob::new(vec![0, 255, i as u8, 10])))
+            .item("tags", AttributeValue::Ss(vec!["a".into(), format!("t{i}")]))
+            .send()
+            .await
+            .unwrap();
+    }
+    let items = scan(&t, "orders").await;
+    let schema = KeySchema::composite("pk", ScalarType::S, "sk", ScalarType::N);
+    // Modify some, delete some, expire one by TTL.
+    for (i, item) in items.iter().enumerate() {
+        let key = schema.key_of(item).unwrap().to_item();
+        let pk = ddb_json::item_to_string(&key);
+        let sdk_key = || {
+            let mut k = std::collections::HashMap::new();
+            let v: serde_json::Value = serde_json::from_str(&pk).unwrap();
+            k.insert("pk".to_owned(), s(v["pk"]["S"].as_str().unwrap()));
+            k.insert("sk".to_owned(), n(v["sk"]["N"].as_str().unwrap()));
+            k
+        };
+        match i % 5 {
+            0 => {
+                t.ddb
+                    .delete_item()
+                    .table_name("orders")
+                    .set_key(Some(sdk_key()))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            1 => {
+                t.ddb
+                    .update_item()
+                    .table_name("orders")
+                    .set_key(Some(sdk_key()))
+                    .update_expression("SET #t = #t + :one REMOVE tags")
+                    .expression_attribute_names("#t", "total")
+                    .expression_attribute_values(":one", n("1"))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            2 if i < 5 => {
+                t.ddb
+                    .update_item()
+                    .table_name("orders")
+                    .set_key(Some(sdk_key()))
+                    .update_expression("SET expires = :past")
+                    .expression_attribute_values(":past", n("1000"))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            _ => {}
+        }
+    }
+    let swept = emu.sweep().await.unwrap();
+    assert_eq!(swept.expired, 1, "{swept:?}");
+    caught_up(&emu).await;
+
+    let primary = by_key(&schema, scan(&t, "orders").await);
+    let replica = by_key(&schema, scan(&t, "orders-replica").await);
+    assert_eq!(primary.len(), 30 - 6 - 1);
+    assert_eq!(replica, primary, "the replica holds exactly the primary's items");
+
+    let s3 = s3_client(&t.running, true);
+    for item in primary.values() {
+        let key = schema.key_of(item).unwrap();
+        let name = backup_key::object_key("ddb", "orders", &key);
+        assert_eq!(object(&s3, "backups", &name).await.as_ref(), Some(item), "{name}");
+    }
+    for item in &items {
+        let key = schema.key_of(item).unwrap();
+        if !primary.values().any(|p| schema.key_of(p).unwrap() == key) {
+            let name = backup_key::object_key("ddb", "orders", &key);
+            assert_eq!(object(&s3, "backups", &name).await, None, "deleted {name}");
+        }
+    }
+    let versioning = s3.get_bucket_versioning().bucket("backups").send().await.unwrap();
+    assert_eq!(versioning.status().map(|s| s.as_str()), Some("Enabled"));
+
+    let st = status(&t).await;
+    for p in st["pipelines"].as_array().unwrap() {
+        assert_eq!(p["state"], "running", "{p}");
+        assert_eq!(p["pending_records"], 0, "{p}");
+        assert_eq!(p["records_discarded"], 0, "{p}");
+        assert!(p["last_error"].is_null(), "{p}");
+    }
+    assert_eq!(st["pipelines"][0]["name"], "replicate orders=orders-replica");
+    // 30 puts, 6 deletes, 6 updates, the TTL attribute set and its expiry: each written once.
+    assert_eq!(st["pipelines"][1]["records_applied"], 30 + 6 + 6 + 1 + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_change_of_a_key_becomes_one_version_in_order_across_shard_rollovers() {
+    let emu = Emulator::builder()
+        .seed(6)
+        .shard_policy(ShardPolicy {
+            max_records: 3,
+            ..ShardPolicy::default()
+        })
+        .pipelines(pipelines(&["backup hist=s3://bkt"]))
+        .open()
+        .unwrap();
+    let t = common::attach(&emu).await;
+    stream_table(&t, "hist", None, StreamViewType::NewImage).await;
+    for i in 0..20 {
+        t.ddb
+            .put_item()
+            .table_name("hist")
+            .item("pk", s("one"))
+            .item("v", n(&i.to_string()))
+            .send()
+            .await
+            .unwrap();
+    }
+    caught_up(&emu).await;
+    let s3 = s3_client(&t.running, true);
+    let schema = KeySchema::partition_only("pk", ScalarType::S);
+    let key = schema
+        .parse_key(&ddb_json::parse_item(r#"{"pk":{"S":"one"}}"#).unwrap())
+        .unwrap();
+    let name = backup_key::object_key("", "hist", &key);
+    let versions = s3
+        .list_object_versions()
+        .bucket("bkt")
+        .prefix(&name)
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<String> = versions
+        .versions()
+        .iter()
+        .map(|v| v.version_id().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 20, "one version per change, none twice");
+    // Newest first: version k (from the end) holds v = k.
+    for (k, id) in ids.iter().rev().enumerate() {
+        let out = s3
+            .get_object()
+            .bucket("bkt")
+            .key(&name)
+            .version_id(id)
+            .send()
+            .await
+            .unwrap();
+        let body = out.body.collect().await.unwrap().into_bytes();
+        let item = ddb_json::parse_item(std::str::from_utf8(&body).unwrap()).unwrap();
+        let expected = format!(r#"{{"pk":{{"S":"one"}},"v":{{"N":"{k}"}}}}"#);
+        assert_eq!(item, ddb_json::parse_item(&expected).unwrap());
+    }
+    let st = status(&t).await;
+    let shards = st["pipelines"][0]["shards"].as_array().unwrap();
+    assert!(shards.len() >= 7, "20 records in shards of 3: {shards:?}");
+    let open = shards.iter().filter(|s| s["finished"] == false).count();
+    assert_eq!(
+        open, 1,
+        "every closed shard is finished, only the open one is not"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_record_is_reported_by_key_retried_then_discarded_and_the_rest_applied() {
+    let mut spec = PipelineSpec::replicate("src=dst").unwrap();
+    spec.settings = Settings {
+        maximum_retry_attempts: Some(1),
+        ..Settings::default()
+    };
+    let emu = Emulator::builder().seed(8).pipelines(vec![spec]).open().unwrap();
+    let t = common::attach(&emu).await;
+    stream_table(&t, "src", None, StreamViewType::NewAndOldImages).await;
+    // The replica has an index keyed on `g` as a number: an item whose `g` is a string is refused there.
+    t.ddb
+        .create_table()
+        .table_name("dst")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk", ScalarAttributeType::S))
+        .attribute_definitions(attr("g", ScalarAttributeType::N))
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("by-g")
+                .key_schema(key_elem("g", KeyType::Hash))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for (pk, g) in [("a", n("1")), ("poison", s("not a number")), ("b", n("2"))] {
+        t.ddb
+            .put_item()
+            .table_name("src")
+            .item("pk", s(pk))
+            .item("g", g)
+            .send()
+            .await
+            .unwrap();
+    }
+    caught_up(&emu).await;
+    let replica: Vec<String> = scan(&t, "dst")
+        .await
+        .iter()
+        .map(ddb_json::item_to_string)
+        .collect();
+    assert_eq!(replica.len(), 2, "{replica:?}");
+    assert!(replica.iter().all(|i| !i.contains("poison")));
+    let st = status(&t).await;
+    let p = &st["pipelines"][0];
+    assert_eq!(
+        p["records_discarded"], 1,
+        "only the poison record is skipped: {p}"
+    );
+    assert!(p["failed_invocations"].as_u64().unwrap() >= 2, "{p}");
+    let error = &p["last_error"];
+    assert_eq!(error["key"], r#"{"pk":"poison"}"#, "{p}");
+    assert_eq!(error["sequence_number"].as_str().unwrap().len(), 21, "{p}");
+    assert!(
+        error["message"].as_str().unwrap().contains("Type mismatch"),
+        "{p}"
+    );
+    assert_eq!(p["pending_records"], 0, "{p}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_without_new_images_is_refused_with_a_reason() {
+    let emu = Emulator::builder()
+        .seed(9)
+        .pipelines(pipelines(&["replicate keys=keys-copy"]))
+        .open()
+        .unwrap();
+    let t = common::attach(&emu).await;
+    stream_table(&t, "keys", None, StreamViewType::KeysOnly).await;
+    t.ddb
+        .put_item()
+        .table_name("keys")
+        .item("pk", s("a"))
+        .send()
+        .await
+        .unwrap();
+    // The pipeline keeps its state current; poll the endpoint until it has looked at the stream.
+    let deadline = tokio::time::Instant::now() + CATCH_UP;
+    loop {
+        let st = status(&t).await;
+        let p = &st["pipelines"][0];
+        if p["state"] == "error" {
+            let reason = p["reason"].as_str().unwrap();
+            assert!(reason.contains("KEYS_ONLY"), "{reason}");
+            assert!(reason.contains("NEW_IMAGE"), "{reason}");
+            assert_eq!(p["records_delivered"], 0);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no error reported: {p}");
+        let mut progress = tokio::time::interval(std::time::Duration::from_millis(50));
+        progress.tick().await;
+        progress.tick().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_resumes_after_its_checkpoint_without_replaying() {
+    let dir = std::env::temp_dir().join(format!("ddbrep-pipeline-restart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("emu.sqlite");
+    let open = || {
+        Emulator::builder()
+            .db(&db)
+            .seed(10)
+            .pipelines(pipelines(&["backup restart=s3://rbk/x"]))
+            .open()
+            .unwrap()
+    };
+    {
+        let emu = open();
+        let t = common::attach(&emu).await;
+        stream_table(&t, "restart", None, StreamViewType::NewImage).await;
+        for i in 0..5 {
+            t.ddb
+                .put_item()
+                .table_name("restart")
+                .item("pk", s(&format!("k{i}")))
+                .send()
+                .await
+                .unwrap();
+        }
+        caught_up(&emu).await;
+        assert_eq!(status(&t).await["pipelines"][0]["records_delivered"], 5);
+        t.running.stop().await;
+    }
+    let emu = open();
+    let t = common::attach(&emu).await;
+    for i in 5..8 {
+        t.ddb
+            .put_item()
+            .table_name("restart")
+            .item("pk", s(&format!("k{i}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    caught_up(&emu).await;
+    let p = &status(&t).await["pipelines"][0];
+    assert_eq!(
+        p["records_delivered"], 3,
+        "only the new records are delivered: {p}"
+    );
+    assert_eq!(p["records_applied"], 3, "{p}");
+    let s3 = s3_client(&t.running, true);
+    let listed = s3.list_objects_v2().bucket("rbk").send().await.unwrap();
+    assert_eq!(listed.key_count(), Some(8));
+    drop(t);
+    drop(emu);
+    let _ = std::fs::remove_dir_all(&dir);
+}
