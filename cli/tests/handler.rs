@@ -1,7 +1,7 @@
 //! The stream handlers end to end against a real `ddbrep-emu` over HTTP: the original's fixture events
 //! through `ddbrep invoke-handler` (the real binary), and a real change history read off the emulator's
-//! stream (a TTL expiry included) through the handler library, checked with `diff-tables` and the backup
-//! objects.
+//! stream (a TTL expiry included) through the handler library and through the emulator's own pipeline,
+//! checked with `diff-tables` and the backup objects.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -231,13 +231,28 @@ const RICH: [&str; 4] = [
     r#"{"hash":{"S":"c"},"range":{"N":"3"},"v":{"N":"1"}}"#,
 ];
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_real_stream_replicates_and_backs_up_exactly() {
-    let env = start().await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulators_own_pipeline_keeps_the_replica_and_the_backup_exact() {
+    let pipelines = vec![
+        ddbrep_emu::pipeline::PipelineSpec::replicate("primary=replica").unwrap(),
+        ddbrep_emu::pipeline::PipelineSpec::backup("primary=s3://backups/inc").unwrap(),
+    ];
+    let env = common::start_with(ddbrep_emu::Emulator::builder().pipelines(pipelines)).await;
     env.create_stream_table("primary").await;
-    // The replica has the primary's key schema.
-    env.create_stream_table("replica").await;
-    env.create_bucket("backups", true).await;
+    write_history(&env).await;
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        env.emu.pipelines().caught_up(),
+    )
+    .await
+    .expect("the pipelines catch up")
+    .unwrap();
+    check_replica_and_backup(&env).await;
+}
+
+/// The change history both handler tests replay: inserts of every kind of value, a modify, a write that
+/// changes nothing, a delete and a TTL expiry.
+async fn write_history(env: &TestEnv) {
     env.ddb
         .update_time_to_live()
         .table_name("primary")
@@ -267,6 +282,16 @@ async fn a_real_stream_replicates_and_backs_up_exactly() {
     )
     .await;
     assert_eq!(env.emu.sweep().await.unwrap().expired, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_stream_replicates_and_backs_up_exactly() {
+    let env = start().await;
+    env.create_stream_table("primary").await;
+    // The replica has the primary's key schema.
+    env.create_stream_table("replica").await;
+    env.create_bucket("backups", true).await;
+    write_history(&env).await;
     let records = env.stream_records("primary").await;
     assert_eq!(records.len(), 8, "five inserts, one modify, two removes");
     // The Streams API writes `PrincipalId`; a Lambda event `principalId`: the codec takes both.
@@ -302,6 +327,13 @@ async fn a_real_stream_replicates_and_backs_up_exactly() {
         }
     }
 
+    check_replica_and_backup(&env).await;
+}
+
+/// After the handlers ran on [`write_history`]: `diff-tables` finds the replica equal, every key's backup
+/// object equals its item, the deleted and expired keys end in delete markers, the modified key kept both
+/// states once each.
+async fn check_replica_and_backup(env: &TestEnv) {
     let diff = env
         .ddbrep(&["diff-tables", &env.table("primary"), &env.table("replica")])
         .await;

@@ -479,3 +479,80 @@ async fn a_restart_resumes_after_its_checkpoint_without_replaying() {
     drop(emu);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_takes_pipelines_from_flags_and_a_file_and_refuses_bad_ones() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = std::env::temp_dir().join(format!("ddbrep-pipeline-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("pipelines.json");
+    std::fs::write(
+        &file,
+        r#"{"pipelines":[{"replicate":"orders=orders-copy","batch_size":500,"maximum_retry_attempts":3}]}"#,
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_ddbrep-emu");
+    let mut child = Command::new(bin)
+        .args(["--listen", "127.0.0.1:0", "--log", "warn", "--db", ":memory:"])
+        .arg("--pipelines")
+        .arg(&file)
+        .args(["--backup", "orders=s3://orders-backup/ddb"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    for _ in 0..3 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        lines.push(line.trim().to_owned());
+    }
+    assert_eq!(lines[1], "pipeline: replicate orders=orders-copy");
+    assert_eq!(lines[2], "pipeline: backup orders=s3://orders-backup/ddb");
+    let addr: std::net::SocketAddr = lines[0]
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http://"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let head = "GET /_ddbrep/pipelines HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let (code, _, body) = raw_http(addr, head, b"").await;
+    assert_eq!(code, 200);
+    let st: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let names: Vec<&str> = st["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "replicate orders=orders-copy",
+            "backup orders=s3://orders-backup/ddb"
+        ]
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    for bad in [
+        vec!["--replicate", "orders"],
+        vec!["--backup", "orders=backups"],
+        vec!["--replicate", "orders=copy1", "--replicate", "orders=copy1"],
+    ] {
+        let out = Command::new(bin)
+            .args(["--listen", "127.0.0.1:0", "--db", ":memory:"])
+            .args(&bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--replicate") || stderr.contains("--backup") || stderr.contains("twice"),
+            "{bad:?}: {stderr}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -42,8 +42,13 @@ impl Run {
 }
 
 pub async fn start() -> TestEnv {
-    // TTL expiries happen when a test calls `emu.sweep()`, not in the background.
-    let emu = Emulator::builder()
+    start_with(Emulator::builder()).await
+}
+
+/// Starts an emulator from a builder (seeded; TTL expiries happen when a test calls `emu.sweep()`, not in
+/// the background).
+pub async fn start_with(builder: ddbrep_emu::EmulatorBuilder) -> TestEnv {
+    let emu = builder
         .seed(11)
         .background_sweep(false)
         .open()
