@@ -578,6 +578,13 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// An exclusive upper bound of the keys that start with `prefix`, always present so that SQLite bounds the
+/// index range (an optional bound made listings with a prefix scan to the bucket's end). Keys are UTF-8,
+/// which never holds the byte 0xFF, so `[0xFF]` is above every key.
+fn key_bound(prefix: &[u8]) -> Vec<u8> {
+    prefix_end(prefix).unwrap_or_else(|| vec![0xFF])
+}
+
 /// The common prefix `key` rolls up into, if any.
 fn rolled_up<'k>(key: &'k [u8], prefix: &[u8], delimiter: Option<&[u8]>) -> Option<&'k [u8]> {
     let delimiter = delimiter.filter(|d| !d.is_empty())?;
@@ -602,7 +609,7 @@ pub struct ListQuery {
 /// The current (latest, not deleted) objects of a bucket, in key order, rolled up at the delimiter.
 pub fn list_objects(conn: &Connection, bucket: &str, q: &ListQuery) -> rusqlite::Result<Page<ObjectVersion>> {
     let prefix = q.prefix.as_bytes();
-    let end = prefix_end(prefix);
+    let end = key_bound(prefix);
     let after = q.after.as_deref().map(str::as_bytes);
     let mut lower: Vec<u8> = prefix.to_vec();
     if let Some(after) = after {
@@ -614,7 +621,7 @@ pub fn list_objects(conn: &Connection, bucket: &str, q: &ListQuery) -> rusqlite:
     let mut entries = Vec::new();
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {VERSION_COLUMNS} FROM s3_objects
-         WHERE bucket = ?1 AND is_latest = 1 AND delete_marker = 0 AND key >= ?2 AND (?3 IS NULL OR key < ?3)
+         WHERE bucket = ?1 AND is_latest = 1 AND delete_marker = 0 AND key >= ?2 AND key < ?3
          ORDER BY key LIMIT ?4"
     ))?;
     let batch = (q.max + 1).min(1001) as i64;
@@ -680,7 +687,7 @@ pub fn list_versions(
     q: &VersionsQuery,
 ) -> rusqlite::Result<Page<ObjectVersion>> {
     let prefix = q.prefix.as_bytes();
-    let end = prefix_end(prefix);
+    let end = key_bound(prefix);
     let marker = q.key_marker.as_deref().map(str::as_bytes);
     // Rows of the marker key older than the marker version come first, then keys after the marker key.
     let mut lower: Vec<u8> = prefix.to_vec();
@@ -712,7 +719,7 @@ pub fn list_versions(
     let mut entries = Vec::new();
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {VERSION_COLUMNS}, id FROM s3_objects
-         WHERE bucket = ?1 AND key >= ?2 AND (?3 IS NULL OR key < ?3)
+         WHERE bucket = ?1 AND key >= ?2 AND key < ?3
            AND (?5 IS NULL OR key > ?2 OR id < ?5)
          ORDER BY key, id DESC LIMIT ?4"
     ))?;

@@ -89,12 +89,16 @@ pub fn oldest_after(
     .optional()
 }
 
-/// Whether any record up to `upto` of a table's streams is after the pipeline's checkpoint of its shard.
+/// Whether any record up to `upto` of a table's streams (those with new images, which the pipelines read)
+/// is after the pipeline's checkpoint of its shard. One index range probe per shard.
 pub fn pending_through(conn: &Connection, pipeline: &str, table: &str, upto: i64) -> rusqlite::Result<bool> {
     conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM stream_records r JOIN streams s ON s.arn = r.stream_arn
-         WHERE s.table_name = ?2 AND s.view_type IN ('NEW_IMAGE', 'NEW_AND_OLD_IMAGES') AND r.seq <= ?3 AND r.seq > COALESCE((SELECT c.seq FROM pipeline_checkpoints c
-           WHERE c.pipeline = ?1 AND c.stream_arn = r.stream_arn AND c.shard_id = r.shard_id), 0))",
+        "SELECT EXISTS (SELECT 1 FROM shards sh JOIN streams s ON s.arn = sh.stream_arn
+         WHERE s.table_name = ?2 AND s.view_type IN ('NEW_IMAGE', 'NEW_AND_OLD_IMAGES')
+           AND EXISTS (SELECT 1 FROM stream_records r
+             WHERE r.stream_arn = sh.stream_arn AND r.shard_id = sh.shard_id AND r.seq <= ?3
+               AND r.seq > COALESCE((SELECT c.seq FROM pipeline_checkpoints c
+                 WHERE c.pipeline = ?1 AND c.stream_arn = sh.stream_arn AND c.shard_id = sh.shard_id), 0)))",
     )?
     .query_row(params![pipeline, table, upto], |r| r.get(0))
 }
