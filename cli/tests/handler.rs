@@ -17,19 +17,28 @@ use ddbrep_engine::codec::ddb_json;
 use ddbrep_engine::model::{KeySchema, ScalarType};
 use ddbrep_engine::stream::META_SEQUENCE_NUMBER;
 
+/// The package directory, read when the test runs: `env!` would bake in the path of the checkout that
+/// compiled the test, which a build cache shared between checkouts (CI's clones) would reuse.
+fn package_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
 fn fixture(name: &str) -> String {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "..",
-        "..",
-        "shared",
-        "reference",
-        "original-fixtures",
-        "events",
-        name,
-    ]
-    .iter()
-    .collect();
+    let path: PathBuf = package_dir().join(
+        [
+            "..",
+            "..",
+            "shared",
+            "reference",
+            "original-fixtures",
+            "events",
+            name,
+        ]
+        .iter()
+        .collect::<PathBuf>(),
+    );
     path.to_str().unwrap().to_owned()
 }
 

@@ -7,10 +7,16 @@ use ddbrep_engine::backup_key;
 use ddbrep_engine::codec::{ddb_json, stream_event};
 use ddbrep_engine::model::{KeySchema, ScalarType, Value};
 
+/// The package directory, read when the test runs: `env!` would bake in the path of the checkout that
+/// compiled the test, which a build cache shared between checkouts (CI's clones) would reuse.
+fn package_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
 fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/original")
-        .join(name);
+    let path = package_dir().join("tests/fixtures/original").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

@@ -32,19 +32,28 @@ const EVENTS: [&str; 5] = [
     "insert-buffer.json",
 ];
 
+/// The package directory, read when the test runs: `env!` would bake in the path of the checkout that
+/// compiled the test, which a build cache shared between checkouts (CI's clones) would reuse.
+fn package_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
 fn fixture(name: &str) -> String {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "..",
-        "..",
-        "shared",
-        "reference",
-        "original-fixtures",
-        "events",
-        name,
-    ]
-    .iter()
-    .collect();
+    let path: PathBuf = package_dir().join(
+        [
+            "..",
+            "..",
+            "shared",
+            "reference",
+            "original-fixtures",
+            "events",
+            name,
+        ]
+        .iter()
+        .collect::<PathBuf>(),
+    );
     std::fs::read_to_string(path).unwrap()
 }
 
