@@ -438,6 +438,16 @@ mod world {
             self.push(key, Some(body), BTreeMap::new())
         }
 
+        /// Writes directly with user metadata (as the backup handler does); returns the version id.
+        pub fn put_with_metadata(
+            &mut self,
+            key: &str,
+            body: Vec<u8>,
+            metadata: BTreeMap<String, String>,
+        ) -> String {
+            self.push(key, Some(body), metadata)
+        }
+
         /// Deletes directly (a delete marker).
         pub fn delete(&mut self, key: &str) {
             self.push(key, None, BTreeMap::new());

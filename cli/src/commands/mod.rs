@@ -9,6 +9,7 @@ pub mod install_links;
 pub mod invoke_handler;
 pub mod metric;
 pub mod record;
+pub mod restore;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -107,6 +108,52 @@ pub enum Command {
     ///
     /// Example: ddbrep invoke-handler replicate --event event.json --env ReplicaTable=replica --endpoint-url http://localhost:8000
     InvokeHandler(invoke_handler::InvokeHandlerArgs),
+    /// Restore a table from its incremental backup folder: the folder's current state, or the state at an
+    /// instant (--at), into a new table (--key-schema) or an existing one (--only-missing, the default, or
+    /// --overwrite). --dry-run lists what would be written.
+    ///
+    /// Example: ddbrep restore-table s3://dynamodb-backups/incremental/primary us-east-1/primary-restored --key-schema id:S --at 2026-12-06T10:00:00Z
+    RestoreTable(RestoreArgs),
+}
+
+/// What restore-table reads.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreSource {
+    /// An incremental backup folder (s3://bucket/prefix/table): one versioned object per key.
+    Incremental,
+    /// A backup-table dump (s3://bucket/prefix/jobid).
+    Dump,
+    /// An incremental-snapshot object.
+    Snapshot,
+}
+
+/// restore-table.
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The backup: the table's incremental folder, s3://bucket/prefix/table.
+    pub source: S3Location,
+    /// The table to restore into: region/table, host:port/table or local/table.
+    pub table: TableLocation,
+    /// What SOURCE is.
+    #[arg(long, value_enum, default_value = "incremental")]
+    pub from: RestoreSource,
+    /// Restore the state at this instant: RFC 3339 (2026-12-06T10:00:00Z) or epoch seconds.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// The key of a table to create: NAME:TYPE or PARTITION:TYPE,SORT:TYPE (types S, N, B).
+    #[arg(long, value_name = "SCHEMA")]
+    pub key_schema: Option<String>,
+    /// Into an existing table: write only keys it does not have (the default).
+    #[arg(long)]
+    pub only_missing: bool,
+    /// Into an existing table: overwrite what it holds (with --at, also delete keys absent at TIME).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// List, key by key, what would be written or deleted, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// Two tables and a key.
@@ -266,6 +313,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::IncrementalRecordHistory(args) => record::cmd_history(&args),
         Command::InstallLinks(args) => install_links::cmd_install_links(&args),
         Command::InvokeHandler(args) => invoke_handler::cmd(&args),
+        Command::RestoreTable(args) => restore::cmd(&args),
     }
 }
 
@@ -283,6 +331,7 @@ pub fn command_name(command: &Command) -> &'static str {
         Command::IncrementalRecordHistory(_) => "incremental-record-history",
         Command::InstallLinks(_) => "install-links",
         Command::InvokeHandler(_) => "invoke-handler",
+        Command::RestoreTable(_) => "restore-table",
     }
 }
 

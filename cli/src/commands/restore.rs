@@ -1,0 +1,358 @@
+//! `restore-table SOURCE TABLE` (engine: `restore.rs`): an incremental folder's current state, or its
+//! state at an instant (`--at`), into a new table or an existing one.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::client::Waiters as _;
+use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use ddbrep_engine::codec::stream_event::EpochTime;
+use ddbrep_engine::model::{KeySchema, ScalarType};
+use ddbrep_engine::restore::{Restore, RestoreEvent, RestoreMode, RestorePlan};
+use ddbrep_engine::time::Millis;
+use serde_json::json;
+
+use super::context::{self, open_bucket, open_table, Progress};
+use super::diff_tables::key_fields;
+use super::{RestoreArgs, RestoreSource};
+use crate::drive::aws::{self, Connection};
+use crate::drive::dynamo::{DynamoTable, DynamoTables};
+use crate::drive::errors::{code, describe};
+use crate::drive::run::{run, Clock};
+use crate::drive::sink::NoSink;
+use crate::drive::Nothing;
+use crate::error::CliError;
+use crate::location::TableLocation;
+use crate::output::Output;
+
+/// How long a new table may take to become ACTIVE.
+const CREATE_WAIT: Duration = Duration::from_secs(300);
+
+/// `--at`: epoch seconds (`1765000000`, `1765000000.250`) or RFC 3339 (`2026-12-06T10:00:00Z`).
+pub fn parse_instant(text: &str) -> Result<Millis, CliError> {
+    let text = text.trim();
+    if let Some(t) = EpochTime::parse_seconds(text) {
+        return Ok(t.0);
+    }
+    let parsed = DateTime::from_str(text, DateTimeFormat::DateTimeWithOffset)
+        .or_else(|_| DateTime::from_str(text, DateTimeFormat::DateTime))
+        .map_err(|_| {
+            CliError::usage(format!(
+                "--at {text:?}: not an instant (give RFC 3339, 2026-12-06T10:00:00Z, or epoch seconds)"
+            ))
+        })?;
+    let ms = parsed
+        .to_millis()
+        .ok()
+        .and_then(|ms| u64::try_from(ms).ok())
+        .ok_or_else(|| CliError::usage(format!("--at {text:?}: before 1970")))?;
+    Ok(Millis(ms))
+}
+
+/// `--key-schema`: `id:S`, or `pk:S,sk:N` (partition key first).
+pub fn parse_key_schema(text: &str) -> Result<KeySchema, CliError> {
+    let bad = || {
+        CliError::usage(format!(
+            "--key-schema {text:?}: expected NAME:TYPE or PARTITION:TYPE,SORT:TYPE with TYPE one of S, N, B"
+        ))
+    };
+    let part = |p: &str| -> Result<(String, ScalarType), CliError> {
+        let (name, ty) = p.trim().rsplit_once(':').ok_or_else(bad)?;
+        let ty = ScalarType::from_tag(ty.trim()).ok_or_else(bad)?;
+        if name.is_empty() {
+            return Err(bad());
+        }
+        Ok((name.to_owned(), ty))
+    };
+    let parts: Vec<&str> = text.split(',').collect();
+    match parts.as_slice() {
+        [p] => {
+            let (n, t) = part(p)?;
+            Ok(KeySchema::partition_only(n, t))
+        }
+        [p, s] => {
+            let ((pn, pt), (sn, st)) = (part(p)?, part(s)?);
+            if pn == sn {
+                return Err(bad());
+            }
+            Ok(KeySchema::composite(pn, pt, sn, st))
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn attribute_type(ty: ScalarType) -> ScalarAttributeType {
+    match ty {
+        ScalarType::S => ScalarAttributeType::S,
+        ScalarType::N => ScalarAttributeType::N,
+        ScalarType::B => ScalarAttributeType::B,
+    }
+}
+
+/// Creates an on-demand table with `schema` and waits until it is ACTIVE.
+async fn create_table(
+    location: &TableLocation,
+    schema: &KeySchema,
+    connection: &Connection,
+) -> Result<DynamoTable, CliError> {
+    let client = aws::dynamodb(
+        location.region.as_deref(),
+        location.endpoint.as_deref(),
+        connection,
+    )
+    .await;
+    let mut request = client
+        .create_table()
+        .table_name(&location.table)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (attr, key_type) in schema.attributes().zip([KeyType::Hash, KeyType::Range]) {
+        let definition = AttributeDefinition::builder()
+            .attribute_name(&attr.name)
+            .attribute_type(attribute_type(attr.ty))
+            .build()
+            .map_err(|e| CliError::failed(format!("CreateTable {location}: {e}")))?;
+        let element = KeySchemaElement::builder()
+            .attribute_name(&attr.name)
+            .key_type(key_type)
+            .build()
+            .map_err(|e| CliError::failed(format!("CreateTable {location}: {e}")))?;
+        request = request.attribute_definitions(definition).key_schema(element);
+    }
+    request
+        .send()
+        .await
+        .map_err(|e| CliError::failed(format!("cannot create table {location}: {}", describe(&e))))?;
+    client
+        .wait_until_table_exists()
+        .table_name(&location.table)
+        .wait(CREATE_WAIT)
+        .await
+        .map_err(|e| CliError::failed(format!("table {location} did not become ACTIVE: {e}")))?;
+    Ok(DynamoTable {
+        client,
+        name: location.table.clone(),
+        schema: schema.clone(),
+    })
+}
+
+/// Whether the table exists (DescribeTable answers it).
+async fn table_exists(location: &TableLocation, connection: &Connection) -> Result<bool, CliError> {
+    let client = aws::dynamodb(
+        location.region.as_deref(),
+        location.endpoint.as_deref(),
+        connection,
+    )
+    .await;
+    match client.describe_table().table_name(&location.table).send().await {
+        Ok(_) => Ok(true),
+        Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(false),
+        Err(e) => Err(CliError::failed(format!(
+            "cannot describe table {location}: {}",
+            describe(&e)
+        ))),
+    }
+}
+
+fn schema_text(schema: &KeySchema) -> String {
+    schema
+        .attributes()
+        .map(|a| format!("{}:{}", a.name, a.ty.tag()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Runs restore-table.
+pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
+    match args.from {
+        RestoreSource::Incremental => {}
+        RestoreSource::Dump | RestoreSource::Snapshot => {
+            return Err(CliError::failed(
+                "restore-table reads incremental folders only so far; restoring a backup-table dump or an incremental-snapshot object is not built yet",
+            )
+            .hinted("restore from the table's incremental folder (s3://bucket/prefix/table)"));
+        }
+    }
+    if args.only_missing && args.overwrite {
+        return Err(CliError::usage("give --only-missing or --overwrite, not both"));
+    }
+    if args.source.prefix.is_empty() {
+        return Err(CliError::usage(format!(
+            "{}: give the table's incremental folder, s3://bucket/prefix/table",
+            args.source
+        )));
+    }
+    let at = args.at.as_deref().map(parse_instant).transpose()?;
+    let given_schema = args.key_schema.as_deref().map(parse_key_schema).transpose()?;
+    let connection = args.common.connection();
+    let mut out = Output::new(
+        std::io::stdout(),
+        args.common.format(),
+        "restore-table",
+        context::jobid(),
+    );
+    context::runtime()?.block_on(async {
+        let bucket = open_bucket(&args.source, &connection).await?;
+        let exists = table_exists(&args.table, &connection).await?;
+        let (table, schema, mode) = if exists {
+            let (table, _) = open_table(&args.table, &connection).await?;
+            if let Some(given) = &given_schema {
+                if *given != table.schema {
+                    return Err(CliError::usage(format!(
+                        "--key-schema {} does not match table {}'s key, {}",
+                        schema_text(given),
+                        args.table,
+                        schema_text(&table.schema)
+                    )));
+                }
+            }
+            let mode = if args.overwrite {
+                RestoreMode::Put
+            } else {
+                RestoreMode::OnlyMissing
+            };
+            let schema = table.schema.clone();
+            (Some(table), schema, mode)
+        } else {
+            let Some(schema) = given_schema.clone() else {
+                return Err(CliError::usage(format!(
+                    "table {} does not exist: give --key-schema (e.g. id:S or pk:S,sk:N) to create it",
+                    args.table
+                )));
+            };
+            let table = if args.dry_run {
+                None
+            } else {
+                Some(create_table(&args.table, &schema, &connection).await?)
+            };
+            (table, schema, RestoreMode::Put)
+        };
+        let clock = Clock::start();
+        let at_text = at.map(Millis::to_rfc3339);
+        let _ = out.line(
+            clock.now(),
+            "start",
+            &format!(
+                "Restoring {} into {}{}{}{}",
+                args.source,
+                args.table,
+                at_text.as_ref().map(|t| format!(" as of {t}")).unwrap_or_default(),
+                match mode {
+                    RestoreMode::OnlyMissing => " (only missing keys)",
+                    RestoreMode::Put if exists => " (overwriting)",
+                    RestoreMode::Put => " (new table)",
+                },
+                if args.dry_run { ", dry run" } else { "" }
+            ),
+            json!({ "source": args.source.to_string(), "table": args.table.to_string(), "at": at_text, "dry_run": args.dry_run }),
+        );
+        let mut plan = RestorePlan::new(format!("{}/", args.source.prefix), schema);
+        plan.at = at;
+        plan.mode = mode;
+        plan.delete_absent = args.overwrite && at.is_some();
+        plan.dry_run = args.dry_run;
+        plan.seed = context::seed();
+        let progress = Progress::new(0, "keys");
+        plan.progress_every = Some(progress.every());
+        let report = |event: RestoreEvent, now: Millis| match event {
+            RestoreEvent::Planned { key, item } => {
+                let (text, exact) = key_fields(&key);
+                let (tag, item_json) = match &item {
+                    Some(item) => (
+                        "put",
+                        serde_json::from_str::<serde_json::Value>(&ddbrep_engine::codec::ddb_json::item_to_string(item))
+                            .unwrap_or_default(),
+                    ),
+                    None => ("delete", serde_json::Value::Null),
+                };
+                let _ = out.event(now, tag, &text, json!({ "key": exact, "item": item_json }));
+            }
+            RestoreEvent::AlreadyPresent { key } => {
+                let (text, exact) = key_fields(&key);
+                let _ = out.event(now, "present", &format!("{text} is in the table already; left alone"), json!({ "key": exact }));
+            }
+            RestoreEvent::Unreadable { object, error } => {
+                let _ = out.event(now, "unreadable", &format!("s3://{}/{object}: {error}", args.source.bucket), json!({ "object": object, "error": error }));
+            }
+            RestoreEvent::Progress { keys, written, deleted } => {
+                progress.set(keys);
+                let _ = out.progress(now, &format!("{keys} keys read, {written} written, {deleted} deleted"), json!({ "keys": keys, "written": written, "deleted": deleted }), progress.is_bar());
+            }
+        };
+        let result = match table {
+            Some(table) => {
+                let tables = DynamoTables {
+                    primary: table,
+                    replica: None,
+                };
+                run(Restore::new(plan), clock, &tables, &bucket, &mut NoSink, report).await
+            }
+            None => run(Restore::new(plan), clock, &Nothing, &bucket, &mut NoSink, report).await,
+        };
+        progress.finish();
+        let summary = result.map_err(|e| CliError::failed(format!("restore-table: {e}")))?;
+        let now = clock.now();
+        let verb = if args.dry_run { "Would write" } else { "Wrote" };
+        let _ = out.line(
+            now,
+            "done",
+            &format!(
+                "{verb} {} items and delete {} of {} keys ({} absent at that time, {} already present, {} unreadable)",
+                summary.written, summary.deleted, summary.keys, summary.absent, summary.present, summary.unreadable
+            ),
+            json!({}),
+        );
+        let _ = out.summary(now, json!({
+            "keys": summary.keys, "written": summary.written, "deleted": summary.deleted, "absent": summary.absent,
+            "present": summary.present, "unreadable": summary.unreadable, "dry_run": args.dry_run,
+            "error": summary.error.as_ref().map(ToString::to_string),
+        }));
+        if let Some(e) = summary.error {
+            return Err(CliError::failed(format!("restore-table {} into {}: {e}", args.source, args.table)));
+        }
+        if summary.unreadable > 0 {
+            return Err(CliError::failed(format!(
+                "{} objects of {} are not items of the table (listed above as [unreadable]); everything else was restored",
+                summary.unreadable, args.source
+            )));
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_are_rfc3339_or_epoch_seconds() {
+        assert_eq!(parse_instant("1765000000").unwrap(), Millis(1_765_000_000_000));
+        assert_eq!(parse_instant("1765000000.25").unwrap(), Millis(1_765_000_000_250));
+        assert_eq!(
+            parse_instant("2026-12-06T10:00:00Z").unwrap().to_rfc3339(),
+            "2026-12-06T10:00:00.000Z"
+        );
+        assert_eq!(
+            parse_instant("2026-12-06T12:00:00.5+02:00").unwrap().to_rfc3339(),
+            "2026-12-06T10:00:00.500Z"
+        );
+        assert!(parse_instant("yesterday").is_err());
+        assert!(parse_instant("1969-12-31T00:00:00Z").is_err());
+    }
+
+    #[test]
+    fn key_schemas_name_one_or_two_typed_attributes() {
+        assert_eq!(
+            parse_key_schema("id:S").unwrap(),
+            KeySchema::partition_only("id", ScalarType::S)
+        );
+        assert_eq!(
+            parse_key_schema("pk:S, sk:N").unwrap(),
+            KeySchema::composite("pk", ScalarType::S, "sk", ScalarType::N)
+        );
+        for bad in ["id", "id:X", ":S", "a:S,a:N", "a:S,b:N,c:B", ""] {
+            assert!(parse_key_schema(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! restore-table end to end against a real `ddbrep-emu` over HTTP, through the real `ddbrep` binary: an
+//! incremental folder written by `incremental-backfill` restored into a new table (diff-tables then reports
+//! 0), a folder written by the emulator's own backup pipeline restored to several instants of a recorded
+//! change history, into existing tables with --only-missing and --overwrite, a dry run, and bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::TestEnv;
+use ddbrep_emu::clock::{Clock as _, ManualClock};
+use ddbrep_engine::codec::ddb_json;
+use ddbrep_engine::model::Item;
+use ddbrep_engine::time::Millis;
+
+/// Composite keys; 38-digit numbers, binary, sets, nested maps.
+const ITEMS: [&str; 4] = [
+    r#"{"hash":{"S":"a"},"range":{"N":"1"},"n":{"N":"12345678901234567890123456789012345678"},"b":{"B":"AAEC/w=="}}"#,
+    r#"{"hash":{"S":"a"},"range":{"N":"2"},"ss":{"SS":["x","y"]},"ns":{"NS":["1","99999999999999999999999999999999999999"]},"bs":{"BS":["AA==","AQ=="]}}"#,
+    r#"{"hash":{"S":"b"},"range":{"N":"-0.000000000000000000000000000000000000001"},"m":{"M":{"deep":{"M":{"l":{"L":[{"NULL":true},{"BOOL":false},{"S":""}]}}}}}}"#,
+    r#"{"hash":{"S":"c"},"range":{"N":"3"},"v":{"N":"1"}}"#,
+];
+
+const KEY_SCHEMA: &str = "hash:S,range:N";
+
+/// The items of a table, as model items (whose equality ignores attribute order).
+async fn items(env: &TestEnv, table: &str) -> Vec<Item> {
+    let mut out: Vec<Item> = env
+        .scan(table)
+        .await
+        .iter()
+        .map(|t| ddb_json::parse_item(t).unwrap())
+        .collect();
+    out.sort_by_key(ddb_json::item_to_string);
+    out
+}
+
+fn same(a: &[Item], b: &[Item]) -> bool {
+    a.len() == b.len() && a.iter().all(|x| b.contains(x))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfilled_folder_restores_into_a_new_table_that_diff_tables_finds_equal() {
+    let env = common::start().await;
+    env.create_stream_table("primary").await;
+    env.create_bucket("backups", true).await;
+    for item in ITEMS {
+        env.put("primary", item).await;
+    }
+    let backfill = env
+        .ddbrep(&["incremental-backfill", &env.table("primary"), "s3://backups/inc"])
+        .await;
+    assert_eq!(backfill.code, 0, "{backfill:?}");
+    let restore = env
+        .ddbrep(&[
+            "restore-table",
+            "s3://backups/inc/primary",
+            &env.table("restored"),
+            "--key-schema",
+            KEY_SCHEMA,
+        ])
+        .await;
+    assert_eq!(restore.code, 0, "{restore:?}");
+    assert!(restore.stdout.contains("Wrote 4 items"), "{}", restore.stdout);
+    let diff = env
+        .ddbrep(&["diff-tables", &env.table("primary"), &env.table("restored")])
+        .await;
+    assert_eq!(diff.code, 0, "{diff:?}");
+    assert_eq!(diff.tagged("discrepancies"), ["0", "0"]);
+    assert!(same(
+        &items(&env, "primary").await,
+        &items(&env, "restored").await
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipelines_backup_restores_to_each_recorded_instant() {
+    let clock = Arc::new(ManualClock::new(Millis(1_780_000_000_000)));
+    let pipelines = vec![ddbrep_emu::pipeline::PipelineSpec::backup("primary=s3://backups/inc").unwrap()];
+    let env = common::start_with(
+        ddbrep_emu::Emulator::builder()
+            .clock(clock.clone())
+            .pipelines(pipelines),
+    )
+    .await;
+    env.create_stream_table("primary").await;
+    let caught_up = || async {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            env.emu.pipelines().caught_up(),
+        )
+        .await
+        .expect("the backup pipeline catches up")
+        .unwrap();
+    };
+    // Three phases, ten seconds apart on the emulator's clock: the states to restore.
+    for item in ITEMS {
+        env.put("primary", item).await;
+    }
+    caught_up().await;
+    let t1 = clock.now().0;
+    let state1 = items(&env, "primary").await;
+    clock.advance(10_000);
+    env.put("primary", r#"{"hash":{"S":"c"},"range":{"N":"3"},"v":{"N":"2"}}"#)
+        .await;
+    env.delete("primary", r#"{"hash":{"S":"a"},"range":{"N":"1"}}"#)
+        .await;
+    caught_up().await;
+    let t2 = clock.now().0;
+    let state2 = items(&env, "primary").await;
+    clock.advance(10_000);
+    env.put(
+        "primary",
+        r#"{"hash":{"S":"a"},"range":{"N":"1"},"back":{"BOOL":true}}"#,
+    )
+    .await;
+    env.delete(
+        "primary",
+        r#"{"hash":{"S":"b"},"range":{"N":"-0.000000000000000000000000000000000000001"}}"#,
+    )
+    .await;
+    caught_up().await;
+    let state3 = items(&env, "primary").await;
+    assert!(!same(&state1, &state2) && !same(&state2, &state3));
+
+    let at = |t: u64| Millis(t).to_rfc3339();
+    for (name, when, expected) in [
+        ("at-one", Some(at(t1)), &state1),
+        ("at-two", Some(format!("{}.{:03}", t2 / 1000, t2 % 1000)), &state2),
+        ("now", None, &state3),
+    ] {
+        let mut args = vec![
+            "restore-table".to_owned(),
+            "s3://backups/inc/primary".to_owned(),
+            env.table(name),
+            "--key-schema".to_owned(),
+            KEY_SCHEMA.to_owned(),
+        ];
+        if let Some(when) = &when {
+            args.push("--at".to_owned());
+            args.push(when.clone());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = env.ddbrep(&args).await;
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(
+            same(&items(&env, name).await, expected),
+            "{name}: {:?} != {:?}",
+            items(&env, name).await,
+            expected
+        );
+    }
+    // Before the first change there was nothing.
+    let run = env
+        .ddbrep(&[
+            "restore-table",
+            "s3://backups/inc/primary",
+            &env.table("before"),
+            "--key-schema",
+            KEY_SCHEMA,
+            "--at",
+            &at(t1 - 60_000),
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(items(&env, "before").await.is_empty());
+
+    // --only-missing into an existing table keeps its own items; --overwrite --at makes it the old state.
+    env.create_stream_table("live").await;
+    env.put("live", r#"{"hash":{"S":"c"},"range":{"N":"3"},"v":{"N":"99"}}"#)
+        .await;
+    env.put("live", r#"{"hash":{"S":"z"},"range":{"N":"0"}}"#).await;
+    let run = env
+        .ddbrep(&[
+            "restore-table",
+            "s3://backups/inc/primary",
+            &env.table("live"),
+            "--at",
+            &at(t2),
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.tagged("present").len(), 1, "{}", run.stdout);
+    let live = items(&env, "live").await;
+    assert!(live
+        .contains(&ddb_json::parse_item(r#"{"hash":{"S":"c"},"range":{"N":"3"},"v":{"N":"99"}}"#).unwrap()));
+    assert_eq!(live.len(), state2.len() + 1, "state 2 plus the table's own z");
+    let run = env
+        .ddbrep(&[
+            "restore-table",
+            "s3://backups/inc/primary",
+            &env.table("live"),
+            "--at",
+            &at(t1),
+            "--overwrite",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut expected = state1.clone();
+    expected.push(ddb_json::parse_item(r#"{"hash":{"S":"z"},"range":{"N":"0"}}"#).unwrap());
+    assert!(
+        same(&items(&env, "live").await, &expected),
+        "{:?}",
+        items(&env, "live").await
+    );
+
+    // A dry run lists what it would write and writes nothing (not even the table).
+    let run = env
+        .ddbrep(&[
+            "restore-table",
+            "s3://backups/inc/primary",
+            &env.table("dry"),
+            "--key-schema",
+            KEY_SCHEMA,
+            "--dry-run",
+            "--at",
+            &at(t2),
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.tagged("put").len(), state2.len(), "{}", run.stdout);
+    let listed = env.ddb.list_tables().send().await.unwrap();
+    assert!(!listed.table_names().iter().any(|t| t == "dry"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_a_clear_error_and_an_unreadable_object_is_named() {
+    let env = common::start().await;
+    env.create_bucket("backups", true).await;
+    env.s3
+        .put_object()
+        .bucket("backups")
+        .key("inc/t/0123")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"{not json"))
+        .send()
+        .await
+        .unwrap();
+    env.s3
+        .put_object()
+        .bucket("backups")
+        .key("inc/t/4567")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(
+            br#"{"id":{"S":"fine"}}"#,
+        ))
+        .send()
+        .await
+        .unwrap();
+    let target = env.table("target");
+    let cases: [(&[&str], i32, &str); 5] = [
+        (
+            &["--key-schema", "id:S", "--at", "yesterday"],
+            2,
+            "not an instant",
+        ),
+        (&["--key-schema", "id"], 2, "--key-schema"),
+        (&[], 2, "give --key-schema"),
+        (&["--key-schema", "id:S", "--from", "dump"], 3, "not built yet"),
+        (
+            &["--key-schema", "id:S", "--only-missing", "--overwrite"],
+            2,
+            "not both",
+        ),
+    ];
+    for (extra, code, message) in cases {
+        let mut args = vec!["restore-table", "s3://backups/inc/t", &target];
+        args.extend_from_slice(extra);
+        let run = env.ddbrep(&args).await;
+        assert_eq!(run.code, code, "{extra:?}: {run:?}");
+        assert!(run.stderr.contains(message), "{extra:?}: {}", run.stderr);
+    }
+    let missing = env
+        .ddbrep(&[
+            "restore-table",
+            "s3://nobucket/inc/t",
+            &target,
+            "--key-schema",
+            "id:S",
+        ])
+        .await;
+    assert_eq!(missing.code, 3, "{missing:?}");
+    let run = env
+        .ddbrep(&[
+            "restore-table",
+            "s3://backups/inc/t",
+            &target,
+            "--key-schema",
+            "id:S",
+        ])
+        .await;
+    assert_eq!(run.code, 3, "{run:?}");
+    let unreadable = run.tagged("unreadable");
+    assert_eq!(unreadable.len(), 1, "{}", run.stdout);
+    assert!(
+        unreadable[0].starts_with("s3://backups/inc/t/0123: "),
+        "{unreadable:?}"
+    );
+    assert!(run.stderr.contains("1 objects"), "{}", run.stderr);
+    // Everything readable was restored and reported.
+    assert_eq!(env.scan("target").await.len(), 1);
+}

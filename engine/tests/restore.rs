@@ -1,0 +1,246 @@
+//! restore-table from an incremental folder, against an in-memory versioned bucket and table: the
+//! current state, and the state at any instant of a recorded change history written with the backup
+//! handler's lag, with throttling and transient failures.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ddbrep_engine::backup_key;
+use ddbrep_engine::codec::ddb_json;
+use ddbrep_engine::codec::stream_event::EpochTime;
+use ddbrep_engine::model::{Item, Key, KeySchema, ScalarType, Value};
+use ddbrep_engine::restore::{Restore, RestoreEvent, RestoreMode, RestorePlan};
+use ddbrep_engine::stream::META_CREATION_TIME;
+use ddbrep_engine::testing::{Faults, Harness, MemTable, World};
+use ddbrep_engine::time::Millis;
+use proptest::prelude::*;
+
+fn schema() -> KeySchema {
+    KeySchema::composite("pk", ScalarType::S, "sk", ScalarType::N)
+}
+
+fn item(k: u8, v: u32) -> Item {
+    [
+        ("pk", Value::from(format!("k{}", k % 4).as_str())),
+        ("sk", Value::from(i64::from(k))),
+        ("v", Value::from(i64::from(v))),
+        (
+            "big",
+            Value::N("12345678901234567890123456789012345678".parse().unwrap()),
+        ),
+        ("bin", Value::B(vec![0, 255, k])),
+    ]
+    .into_iter()
+    .collect()
+}
+
+fn key_of(k: u8) -> Key {
+    schema().key_of(&item(k, 0)).unwrap()
+}
+
+/// One change: key, new value (`None`: deleted), how long the backup handler took to write it.
+type Change = (u8, Option<u32>, u64);
+
+/// Writes the history into the bucket as the backup handler would, and returns each key's states with their
+/// change times. Changes are 1 s apart; a put's object is written `lag` ms after its change (never before
+/// the key's previous object); a delete comes after the key's previous object was written.
+fn record(world: &mut World, changes: &[Change]) -> BTreeMap<u8, Vec<(Millis, Option<Item>)>> {
+    let mut states: BTreeMap<u8, Vec<(Millis, Option<Item>)>> = BTreeMap::new();
+    let mut written: BTreeMap<u8, u64> = BTreeMap::new();
+    let mut clock = 1_000_000u64;
+    for &(k, value, lag) in changes {
+        clock += 1000;
+        let previous = written.get(&k).copied().unwrap_or(0);
+        let name = backup_key::object_key("inc", "orders", &key_of(k));
+        match value {
+            Some(v) => {
+                let change = clock;
+                let at = (change + lag).max(previous);
+                let item = item(k, v);
+                let mut meta = BTreeMap::new();
+                meta.insert(
+                    META_CREATION_TIME.to_owned(),
+                    EpochTime(Millis(change)).to_seconds_text(),
+                );
+                world.bucket.now = Millis(at);
+                world
+                    .bucket
+                    .put_with_metadata(&name, ddb_json::item_to_string(&item).into_bytes(), meta);
+                written.insert(k, at);
+                states.entry(k).or_default().push((Millis(change), Some(item)));
+            }
+            None => {
+                let change = clock.max(previous);
+                clock = change;
+                world.bucket.now = Millis(change);
+                world.bucket.delete(&name);
+                written.insert(k, change);
+                states.entry(k).or_default().push((Millis(change), None));
+            }
+        }
+    }
+    states
+}
+
+fn state_at(states: &BTreeMap<u8, Vec<(Millis, Option<Item>)>>, at: Option<Millis>) -> MemTable {
+    let mut t = MemTable::new(schema());
+    for history in states.values() {
+        let last = history.iter().rfind(|(when, _)| at.is_none_or(|at| *when <= at));
+        if let Some((_, Some(item))) = last {
+            t.put(item.clone());
+        }
+    }
+    t
+}
+
+fn plan(at: Option<Millis>) -> RestorePlan {
+    let mut plan = RestorePlan::new("inc/orders/", schema());
+    plan.at = at;
+    plan.max_in_flight = 4;
+    plan.lag_window = Duration::from_secs(60);
+    plan
+}
+
+fn changes() -> impl Strategy<Value = Vec<Change>> {
+    prop::collection::vec(
+        (0u8..12, prop::option::weighted(0.8, 0u32..1000), 0u64..30_000),
+        0..60,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn a_restore_at_any_instant_gives_the_table_as_it_was(
+        changes in changes(),
+        pick in 0usize..200,
+        page in 1usize..9,
+        seed in any::<u64>(),
+    ) {
+        let mut world = World::new(schema());
+        world.bucket.page_size = page;
+        let states = record(&mut world, &changes);
+        // Every change instant, a moment before each, and "now".
+        let mut instants: Vec<Option<Millis>> = vec![None];
+        for history in states.values() {
+            for (when, _) in history {
+                instants.push(Some(*when));
+                instants.push(Some(Millis(when.0 - 1)));
+            }
+        }
+        let at = instants[pick % instants.len()];
+        world.bucket.faults = Faults::seeded(seed, 15, 10, 20);
+        world.primary.faults = Faults::seeded(seed ^ 1, 15, 10, 20);
+        let mut h = Harness::new(Restore::new(plan(at)), world, seed);
+        let summary = h.run_to_end().clone();
+        prop_assert_eq!(&summary.error, &None);
+        prop_assert_eq!(summary.unreadable, 0);
+        let expected = state_at(&states, at);
+        prop_assert!(h.world.primary.same_items(&expected), "at {:?}: {:?}", at, summary);
+        prop_assert!(h.max_outstanding <= 5, "{}", h.max_outstanding);
+    }
+
+    #[test]
+    fn only_missing_leaves_the_tables_own_items_and_overwrite_at_an_instant_deletes(
+        changes in changes(),
+        keep in prop::collection::btree_set(0u8..12, 0..6),
+        seed in any::<u64>(),
+    ) {
+        let mut world = World::new(schema());
+        let states = record(&mut world, &changes);
+        let current = state_at(&states, None);
+        for k in &keep {
+            world.primary.put(item(*k, 5000));
+        }
+        let mut p = plan(None);
+        p.mode = RestoreMode::OnlyMissing;
+        let mut h = Harness::new(Restore::new(p), world.clone(), seed);
+        let summary = h.run_to_end().clone();
+        prop_assert_eq!(&summary.error, &None);
+        for k in 0u8..12 {
+            let key = key_of(k);
+            let got = h.world.primary.get(&key);
+            if keep.contains(&k) {
+                prop_assert_eq!(got, Some(&item(k, 5000)));
+            } else {
+                prop_assert_eq!(got, current.get(&key));
+            }
+        }
+        let present = keep.iter().filter(|k| current.get(&key_of(**k)).is_some()).count();
+        prop_assert_eq!(summary.present, present as u64);
+
+        // Overwrite at the last change's instant with deletes: the table equals that state exactly
+        // (for the keys the backup knows; the others are the table's own).
+        let last = states.values().flat_map(|h| h.iter().map(|(w, _)| *w)).max();
+        let mut p = plan(last);
+        p.delete_absent = true;
+        let mut h = Harness::new(Restore::new(p), world, seed);
+        let summary = h.run_to_end().clone();
+        prop_assert_eq!(summary.error, None);
+        let expected = state_at(&states, last);
+        for k in 0u8..12 {
+            let key = key_of(k);
+            // A key the backup holds a body of is restored exactly; one it only ever saw deleted cannot
+            // be named, so the table's own item stays.
+            let known = states.get(&k).is_some_and(|h| h.iter().any(|(_, s)| s.is_some()));
+            if known {
+                prop_assert_eq!(h.world.primary.get(&key), expected.get(&key), "key {}", k);
+            } else if keep.contains(&k) {
+                prop_assert_eq!(h.world.primary.get(&key), Some(&item(k, 5000)));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_dry_run_plans_every_write_and_an_unreadable_object_is_named() {
+    let mut world = World::new(schema());
+    let states = record(&mut world, &[(1, Some(1), 0), (2, Some(2), 0), (2, None, 0)]);
+    world.bucket.put("inc/orders/garbage", b"not json".to_vec());
+    let mut p = plan(None);
+    p.dry_run = true;
+    let mut h = Harness::new(Restore::new(p), world, 1);
+    let summary = h.run_to_end().clone();
+    assert_eq!(summary.written, 1);
+    assert_eq!(summary.unreadable, 1);
+    assert!(
+        h.world.primary.same_items(&MemTable::new(schema())),
+        "nothing written"
+    );
+    let planned: Vec<&RestoreEvent> = h
+        .events
+        .iter()
+        .filter(|e| matches!(e, RestoreEvent::Planned { .. }))
+        .collect();
+    assert_eq!(
+        planned,
+        [&RestoreEvent::Planned {
+            key: key_of(1),
+            item: states[&1][0].1.clone()
+        }]
+    );
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        RestoreEvent::Unreadable { object, .. } if object == "inc/orders/garbage"
+    )));
+}
+
+#[test]
+fn a_change_the_handler_wrote_late_counts_at_its_change_time() {
+    let mut world = World::new(schema());
+    // v1 changed at 1,001,000 but written 20 s later; v2 changed at 1,002,000, written 25 s later.
+    let states = record(&mut world, &[(3, Some(1), 20_000), (3, Some(2), 25_000)]);
+    for (at, v) in [(1_001_500, Some(1)), (1_002_000, Some(2)), (1_000_999, None)] {
+        let mut h = Harness::new(Restore::new(plan(Some(Millis(at)))), world.clone(), 2);
+        h.run_to_end();
+        assert_eq!(
+            h.world.primary.get(&key_of(3)).cloned(),
+            v.map(|v| item(3, v)),
+            "at {at}"
+        );
+    }
+    assert_eq!(states[&3].len(), 2);
+}
