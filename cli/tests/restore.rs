@@ -1,6 +1,6 @@
 //! restore-table end to end against a real `ddbrep-emu` over HTTP, through the real `ddbrep` binary: an
-//! incremental folder written by `incremental-backfill` restored into a new table (diff-tables then reports
-//! 0), a folder written by the emulator's own backup pipeline restored to several instants of a recorded
+//! incremental folder written by `incremental-backfill`, a `backup-table` dump and an `incremental-snapshot`
+//! restored into new tables (diff-tables then reports 0), a folder written by the emulator's own backup pipeline restored to several instants of a recorded
 //! change history, into existing tables with --only-missing and --overwrite, a dry run, and bad input.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -231,7 +231,7 @@ async fn bad_input_is_a_clear_error_and_an_unreadable_object_is_named() {
     env.s3
         .put_object()
         .bucket("backups")
-        .key("inc/t/0123")
+        .key("inc/t/0bad")
         .body(aws_sdk_s3::primitives::ByteStream::from_static(b"{not json"))
         .send()
         .await
@@ -239,7 +239,7 @@ async fn bad_input_is_a_clear_error_and_an_unreadable_object_is_named() {
     env.s3
         .put_object()
         .bucket("backups")
-        .key("inc/t/4567")
+        .key("inc/t/9f00d")
         .body(aws_sdk_s3::primitives::ByteStream::from_static(
             br#"{"id":{"S":"fine"}}"#,
         ))
@@ -255,7 +255,7 @@ async fn bad_input_is_a_clear_error_and_an_unreadable_object_is_named() {
         ),
         (&["--key-schema", "id"], 2, "--key-schema"),
         (&[], 2, "give --key-schema"),
-        (&["--key-schema", "id:S", "--from", "dump"], 3, "not built yet"),
+        (&["--key-schema", "id:S", "--from", "nonsense"], 2, "--from"),
         (
             &["--key-schema", "id:S", "--only-missing", "--overwrite"],
             2,
@@ -292,7 +292,7 @@ async fn bad_input_is_a_clear_error_and_an_unreadable_object_is_named() {
     let unreadable = run.tagged("unreadable");
     assert_eq!(unreadable.len(), 1, "{}", run.stdout);
     assert!(
-        unreadable[0].starts_with("s3://backups/inc/t/0123: "),
+        unreadable[0].starts_with("s3://backups/inc/t/0bad: "),
         "{unreadable:?}"
     );
     assert!(run.stderr.contains("1 objects"), "{}", run.stderr);

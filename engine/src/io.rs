@@ -216,6 +216,17 @@ pub enum ObjectOp {
         /// `versionId`.
         version_id: Option<String>,
     },
+    /// GetObject of the byte range `start..start + len` of the current version (`Range: bytes=…`), for
+    /// reading a large object in pieces. Answered by [`ObjectResult::Range`] (fewer bytes at the end of the
+    /// object, none past it) or [`ObjectResult::NotFound`].
+    GetRange {
+        /// Object key.
+        key: String,
+        /// The first byte.
+        start: u64,
+        /// How many bytes at most.
+        len: u64,
+    },
     /// DeleteObject (a delete marker on a versioned bucket). Answered by [`ObjectResult::Deleted`].
     Delete {
         /// Object key.
@@ -316,6 +327,13 @@ pub enum ObjectResult {
         last_modified: Millis,
         /// User metadata.
         metadata: BTreeMap<String, String>,
+    },
+    /// A byte range of an object.
+    Range {
+        /// The bytes.
+        bytes: Vec<u8>,
+        /// The object's whole size.
+        size: u64,
     },
     /// No such object (or version).
     NotFound,
@@ -509,7 +527,7 @@ pub fn table_op_name(op: &TableOp) -> &'static str {
 pub fn object_op_name(op: &ObjectOp) -> &'static str {
     match op {
         ObjectOp::Put { .. } => "PutObject",
-        ObjectOp::Get { .. } => "GetObject",
+        ObjectOp::Get { .. } | ObjectOp::GetRange { .. } => "GetObject",
         ObjectOp::Delete { .. } => "DeleteObject",
         ObjectOp::List { .. } => "ListObjectsV2",
         ObjectOp::ListVersions { .. } => "ListObjectVersions",

@@ -1,5 +1,14 @@
-//! restore-table from an incremental folder (`{prefix}/{table}/`, one object per key, versioned): the
-//! folder's current state, or its state at an instant (`--at`), written into a table.
+//! restore-table: an incremental folder's (`{prefix}/{table}/`, one versioned object per key) current
+//! state or its state at an instant (`--at`), or every item of a `backup-table` dump or an
+//! `incremental-snapshot` object, written into a table.
+//!
+//! # Dumps and snapshots
+//! Gzip'd lines of DynamoDB JSON, possibly gigabytes: read in [`CHUNK_BYTES`] ranges, one object at a time
+//! (a dump's segments in listing order), inflated as they arrive and split into lines; the next range is
+//! asked for only when the writes of the last one have gone out, so memory stays flat. A line that is not
+//! an item of the table is reported with its object and line number and skipped; a corrupt or truncated
+//! gzip stream (checked against its CRC and length trailer) stops that object with a report naming the
+//! last line restored.
 //!
 //! # Reading
 //! - Current state: ListObjectsV2 of the folder, then a GET of each object.
@@ -23,6 +32,7 @@
 //! Memory is bounded: at most `max_in_flight` requests, one listing page and the key being assembled.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::io::Write as _;
 use std::time::Duration;
 
 use crate::codec::ddb_json;
@@ -45,14 +55,31 @@ pub enum RestoreMode {
     OnlyMissing,
 }
 
+/// What the backup is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreFrom {
+    /// An incremental folder: `prefix` is the folder, with its trailing `/` (`inc/orders/`).
+    Incremental,
+    /// A `backup-table` dump: `prefix` is the job's folder with its trailing `/` (`dumps/jobid/`); every
+    /// object in it is a segment, gzip'd lines of DynamoDB JSON.
+    Dump,
+    /// An `incremental-snapshot` object: `prefix` is its key; gzip'd lines of DynamoDB JSON.
+    Snapshot,
+}
+
+/// Bytes per ranged read of a dump or snapshot object (a gzip'd megabyte inflates to a few).
+pub const CHUNK_BYTES: u64 = 1 << 20;
+
 /// What to restore.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RestorePlan {
-    /// The folder, with its trailing `/` (`inc/orders/`).
+    /// What the backup is.
+    pub from: RestoreFrom,
+    /// The folder, with its trailing `/` (`inc/orders/`), the dump's folder, or the snapshot's key.
     pub prefix: String,
     /// The table's key.
     pub schema: KeySchema,
-    /// The instant to restore; `None`: the folder's current state.
+    /// The instant to restore (incremental folders only); `None`: the backup's current state.
     pub at: Option<Millis>,
     /// How items are written.
     pub mode: RestoreMode,
@@ -62,6 +89,8 @@ pub struct RestorePlan {
     pub dry_run: bool,
     /// How long after `at` a version may have been written and still hold a change from before it.
     pub lag_window: Duration,
+    /// Bytes per ranged read of a dump or snapshot object.
+    pub chunk_bytes: u64,
     /// Most requests outstanding.
     pub max_in_flight: usize,
     /// Retries.
@@ -76,6 +105,7 @@ impl RestorePlan {
     /// The current state of `prefix`, written with BatchWriteItem.
     pub fn new(prefix: impl Into<String>, schema: KeySchema) -> RestorePlan {
         RestorePlan {
+            from: RestoreFrom::Incremental,
             prefix: prefix.into(),
             schema,
             at: None,
@@ -83,6 +113,7 @@ impl RestorePlan {
             delete_absent: false,
             dry_run: false,
             lag_window: Duration::from_secs(24 * 3600),
+            chunk_bytes: CHUNK_BYTES,
             max_in_flight: 32,
             retry: RetryPolicy::default(),
             seed: 0,
@@ -179,11 +210,51 @@ enum Tag {
     List,
     Versions,
     Get { group: u64, fetch: usize },
+    Range,
     Batch,
     Put(Key),
 }
 
-/// A restore-table run over an incremental folder.
+/// A streaming gzip decoder (every member of a multi-member file), fed bytes as they arrive.
+type Inflater = flate2::write::MultiGzDecoder<Vec<u8>>;
+
+/// No line of a dump is longer: an item is at most 400 KB, and its JSON a few times that.
+const MAX_LINE_BYTES: usize = 4 << 20;
+
+/// A dump or snapshot object being read in ranges: the inflater, the partial last line, the line count.
+struct LineReader {
+    object: String,
+    offset: u64,
+    decoder: Inflater,
+    carry: Vec<u8>,
+    line: u64,
+    requesting: bool,
+}
+
+impl std::fmt::Debug for LineReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineReader")
+            .field("object", &self.object)
+            .field("offset", &self.offset)
+            .field("line", &self.line)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LineReader {
+    fn new(object: String) -> LineReader {
+        LineReader {
+            object,
+            offset: 0,
+            decoder: Inflater::new(Vec::new()),
+            carry: Vec::new(),
+            line: 0,
+            requesting: false,
+        }
+    }
+}
+
+/// A restore-table run.
 ///
 /// - Create with [`Restore::new`] (it queues the first listing).
 /// - Inputs: [`Restore::handle`], [`Restore::handle_timeout`].
@@ -203,6 +274,9 @@ pub struct Restore {
     version_markers: (Option<String>, Option<String>),
     listing: bool,
     list_done: bool,
+    /// Dumps and snapshots: objects still to read, and the one being read.
+    line_objects: VecDeque<String>,
+    lines: Option<LineReader>,
     batch: Vec<Write>,
     /// Writes waiting for room in the outbox (reads wait while there are any).
     writes: VecDeque<(Tag, TableOp)>,
@@ -226,6 +300,8 @@ impl Restore {
             version_markers: (None, None),
             listing: false,
             list_done: false,
+            line_objects: VecDeque::new(),
+            lines: None,
             batch: Vec::new(),
             writes: VecDeque::new(),
             summary: RestoreSummary::default(),
@@ -234,6 +310,17 @@ impl Restore {
             finished: false,
             plan,
         };
+        if job.plan.from == RestoreFrom::Snapshot {
+            job.line_objects.push_back(job.plan.prefix.clone());
+            job.list_done = true;
+        }
+        if job.plan.at.is_some() && job.plan.from != RestoreFrom::Incremental {
+            job.finish(Some(JobError::Plan(
+                "a dump or a snapshot holds one state of each item: restoring at an instant needs an incremental folder"
+                    .into(),
+            )));
+            return job;
+        }
         job.advance(Millis::ZERO);
         job
     }
@@ -279,6 +366,10 @@ impl Restore {
                 self.list_done = next.is_none();
                 self.continuation = next;
                 for info in objects {
+                    if self.plan.from == RestoreFrom::Dump {
+                        self.line_objects.push_back(info.key);
+                        continue;
+                    }
                     self.summary.keys += 1;
                     self.ready.push_back(Group {
                         fetches: vec![Fetch {
@@ -329,6 +420,17 @@ impl Restore {
             (Tag::Get { group, fetch }, ObjectResult::NotFound) => {
                 self.fill(group, fetch, None);
                 Ok(())
+            }
+            (Tag::Range, ObjectResult::Range { bytes, size }) => {
+                self.on_range(&bytes, size);
+                Ok(())
+            }
+            (Tag::Range, ObjectResult::NotFound) => {
+                let object = self.lines.take().map(|r| r.object).unwrap_or_default();
+                Err(JobError::Store {
+                    op: "GetObject",
+                    error: StoreError::Fatal(format!("{object}: no such object")),
+                })
             }
             (tag, result) => Err(JobError::Protocol(format!(
                 "unexpected answer {result:?} to {tag:?}"
@@ -455,6 +557,10 @@ impl Restore {
             Some(v) => format!("{} (version {v})", f.object),
             None => f.object.clone(),
         };
+        self.parse_named(object, body)
+    }
+
+    fn parse_named(&mut self, object: String, body: &[u8]) -> Option<(Key, Item)> {
         let parsed = std::str::from_utf8(body)
             .map_err(|e| e.to_string())
             .and_then(|text| ddb_json::parse_item(text).map_err(|e| e.to_string()))
@@ -475,6 +581,86 @@ impl Restore {
         }
     }
 
+    /// A piece of the dump or snapshot object being read.
+    fn on_range(&mut self, bytes: &[u8], size: u64) {
+        let Some(mut r) = self.lines.take() else {
+            return;
+        };
+        r.requesting = false;
+        r.offset += bytes.len() as u64;
+        if let Err(e) = r.decoder.write_all(bytes) {
+            self.cut(&r, &format!("not gzip, or corrupt: {e}"));
+            return;
+        }
+        let out = std::mem::take(r.decoder.get_mut());
+        if !self.take_lines(&mut r, &out) {
+            return;
+        }
+        if r.offset < size && !bytes.is_empty() {
+            self.lines = Some(r);
+            return;
+        }
+        // The end of the object: the gzip stream must be complete (its CRC and length trailer read and
+        // checked), and a last line may lack its newline. An empty object holds no lines.
+        if r.offset == 0 {
+            return;
+        }
+        if let Err(e) = r.decoder.try_finish() {
+            self.cut(&r, &format!("truncated: {e}"));
+            return;
+        }
+        let out = std::mem::take(r.decoder.get_mut());
+        if !self.take_lines(&mut r, &out) {
+            return;
+        }
+        if !r.carry.trim_ascii().is_empty() {
+            r.line += 1;
+            let line = std::mem::take(&mut r.carry);
+            self.line_item(&r, &line);
+        }
+    }
+
+    /// Writes every complete line of `data` (after what was carried over); `false` if the object was cut.
+    fn take_lines(&mut self, r: &mut LineReader, data: &[u8]) -> bool {
+        let mut rest = data;
+        while let Some(at) = rest.iter().position(|&b| b == b'\n') {
+            r.carry.extend_from_slice(&rest[..at]);
+            rest = &rest[at + 1..];
+            r.line += 1;
+            let line = std::mem::take(&mut r.carry);
+            if !line.trim_ascii().is_empty() {
+                self.line_item(r, &line);
+            }
+        }
+        r.carry.extend_from_slice(rest);
+        if r.carry.len() > MAX_LINE_BYTES {
+            r.line += 1;
+            self.cut(
+                r,
+                &format!("a line longer than {MAX_LINE_BYTES} bytes (no item is that large)"),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn line_item(&mut self, r: &LineReader, line: &[u8]) {
+        self.summary.keys += 1;
+        match self.parse_named(format!("{} line {}", r.object, r.line), line) {
+            Some((key, item)) => self.write(key, Some(item)),
+            None => self.summary.unreadable += 1,
+        }
+    }
+
+    /// Stops reading an object that cannot be read on; what came before it was restored.
+    fn cut(&mut self, r: &LineReader, error: &str) {
+        self.summary.unreadable += 1;
+        self.out.push_back(Action::Report(RestoreEvent::Unreadable {
+            object: format!("{} after line {}", r.object, r.line),
+            error: error.to_owned(),
+        }));
+    }
+
     fn write(&mut self, key: Key, item: Option<Item>) {
         match &item {
             Some(_) => self.summary.written += 1,
@@ -493,8 +679,21 @@ impl Restore {
                     expect: Expect::Absent,
                 },
             )),
-            (Some(item), RestoreMode::Put) => self.batch.push(Write::Put(item)),
-            (None, _) => self.batch.push(Write::Delete(key)),
+            (item, _) => {
+                // BatchWriteItem refuses two writes to one key: a repeated key starts a new batch. (A dump
+                // or snapshot holds each key once; if one did not, which of its lines wins is not defined.)
+                let repeated = self.batch.iter().any(|w| match w {
+                    Write::Put(i) => self.plan.schema.key_of(i).is_ok_and(|k| k == key),
+                    Write::Delete(k) => *k == key,
+                });
+                if repeated {
+                    self.flush();
+                }
+                self.batch.push(match item {
+                    Some(item) => Write::Put(item),
+                    None => Write::Delete(key),
+                });
+            }
         }
         if self.batch.len() >= MAX_BATCH_WRITE {
             self.flush();
@@ -567,6 +766,24 @@ impl Restore {
             };
             self.outbox.push_table(tag, TableSlot::Primary, op);
         }
+        if self.plan.from != RestoreFrom::Incremental {
+            if self.lines.is_none() {
+                self.lines = self.line_objects.pop_front().map(LineReader::new);
+            }
+            if let Some(r) = &mut self.lines {
+                if !r.requesting && self.writes.is_empty() && self.outbox.has_room() {
+                    r.requesting = true;
+                    self.outbox.push_object(
+                        Tag::Range,
+                        ObjectOp::GetRange {
+                            key: r.object.clone(),
+                            start: r.offset,
+                            len: self.plan.chunk_bytes.max(1),
+                        },
+                    );
+                }
+            }
+        }
         // Reads of keys already started, then new keys, while there is room and no write waits.
         let ids: Vec<u64> = self.reading.keys().copied().collect();
         for id in ids {
@@ -608,7 +825,11 @@ impl Restore {
                 ),
             }
         }
-        let reading_done = self.list_done && self.ready.is_empty() && self.reading.is_empty();
+        let reading_done = self.list_done
+            && self.ready.is_empty()
+            && self.reading.is_empty()
+            && self.line_objects.is_empty()
+            && self.lines.is_none();
         if reading_done && !self.batch.is_empty() {
             self.flush();
             while self.outbox.has_room() {

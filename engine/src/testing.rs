@@ -529,6 +529,26 @@ mod world {
                         _ => ObjectResult::NotFound,
                     }
                 }
+                ObjectOp::GetRange { key, start, len } => {
+                    match self
+                        .objects
+                        .get(key)
+                        .and_then(|v| v.last())
+                        .and_then(|v| v.body.as_ref())
+                    {
+                        Some(body) => {
+                            let from = usize::try_from(*start).unwrap_or(usize::MAX).min(body.len());
+                            let to = from
+                                .saturating_add(usize::try_from(*len).unwrap_or(usize::MAX))
+                                .min(body.len());
+                            ObjectResult::Range {
+                                bytes: body[from..to].to_vec(),
+                                size: body.len() as u64,
+                            }
+                        }
+                        None => ObjectResult::NotFound,
+                    }
+                }
                 ObjectOp::Delete { key } => {
                     self.push(key, None, BTreeMap::new());
                     ObjectResult::Deleted

@@ -11,7 +11,7 @@ use ddbrep_engine::backup_key;
 use ddbrep_engine::codec::ddb_json;
 use ddbrep_engine::codec::stream_event::EpochTime;
 use ddbrep_engine::model::{Item, Key, KeySchema, ScalarType, Value};
-use ddbrep_engine::restore::{Restore, RestoreEvent, RestoreMode, RestorePlan};
+use ddbrep_engine::restore::{Restore, RestoreEvent, RestoreFrom, RestoreMode, RestorePlan};
 use ddbrep_engine::stream::META_CREATION_TIME;
 use ddbrep_engine::testing::{Faults, Harness, MemTable, World};
 use ddbrep_engine::time::Millis;
@@ -243,4 +243,128 @@ fn a_change_the_handler_wrote_late_counts_at_its_change_time() {
         );
     }
     assert_eq!(states[&3].len(), 2);
+}
+
+fn gzip(text: &str, members: usize) -> Vec<u8> {
+    use std::io::Write as _;
+    // Split into `members` gzip members, as concatenated gzip files are.
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let per = lines.len().div_ceil(members.max(1)).max(1);
+    let mut out = Vec::new();
+    for chunk in lines.chunks(per) {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(chunk.concat().as_bytes()).unwrap();
+        out.extend(e.finish().unwrap());
+    }
+    if out.is_empty() {
+        let e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        out = e.finish().unwrap();
+    }
+    out
+}
+
+fn lines_plan(from: RestoreFrom, prefix: &str, chunk: u64) -> RestorePlan {
+    let mut plan = RestorePlan::new(prefix, schema());
+    plan.from = from;
+    plan.chunk_bytes = chunk;
+    plan.max_in_flight = 4;
+    plan
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn a_dump_in_segments_and_a_snapshot_restore_every_item_through_any_chunking(
+        values in prop::collection::btree_map(0u8..40, 0u32..1000, 0..40),
+        segments in 1usize..4,
+        members in 1usize..3,
+        chunk in 1u64..200,
+        seed in any::<u64>(),
+    ) {
+        let items: Vec<Item> = values.iter().map(|(k, v)| item(*k, *v)).collect();
+        let mut expected = MemTable::new(schema());
+        for i in &items {
+            expected.put(i.clone());
+        }
+        let mut world = World::new(schema());
+        world.bucket.page_size = 2;
+        let mut all = String::new();
+        for s in 0..segments {
+            let text: String = items
+                .iter()
+                .skip(s)
+                .step_by(segments)
+                .map(|i| ddb_json::item_to_string(i) + "\n")
+                .collect();
+            all.push_str(&text);
+            world.bucket.put(&format!("dumps/job/{s}"), gzip(&text, members));
+        }
+        world.bucket.put("snapshots/orders", gzip(&all, members));
+        world.bucket.faults = Faults::seeded(seed, 10, 10, 20);
+        world.primary.faults = Faults::seeded(seed ^ 7, 10, 10, 20);
+        for (from, prefix) in [(RestoreFrom::Dump, "dumps/job/"), (RestoreFrom::Snapshot, "snapshots/orders")] {
+            let mut h = Harness::new(Restore::new(lines_plan(from, prefix, chunk)), world.clone(), seed);
+            let summary = h.run_to_end().clone();
+            prop_assert_eq!(&summary.error, &None);
+            prop_assert_eq!(summary.unreadable, 0);
+            prop_assert_eq!(summary.keys, items.len() as u64);
+            prop_assert!(h.world.primary.same_items(&expected), "{:?}", from);
+            prop_assert!(h.max_outstanding <= 5);
+        }
+    }
+}
+
+#[test]
+fn a_bad_line_and_a_truncated_segment_are_named_and_everything_before_them_is_restored() {
+    let good: String = (0..5)
+        .map(|k| ddb_json::item_to_string(&item(k, 1)) + "\n")
+        .collect();
+    let with_bad_line = format!(
+        "{good}{{\"pk\":{{\"S\":\"x\"}}}}\n{}\n",
+        ddb_json::item_to_string(&item(9, 1))
+    );
+    let mut world = World::new(schema());
+    world.bucket.put("dumps/job/0", gzip(&with_bad_line, 1));
+    let whole = gzip(&good, 1);
+    world.bucket.put("dumps/job/1", whole[..whole.len() - 4].to_vec());
+    world.bucket.put("dumps/job/2", b"this is not gzip".to_vec());
+    let mut h = Harness::new(
+        Restore::new(lines_plan(RestoreFrom::Dump, "dumps/job/", 16)),
+        world,
+        3,
+    );
+    let summary = h.run_to_end().clone();
+    assert_eq!(summary.error, None);
+    assert_eq!(summary.unreadable, 3, "{:?}", h.events);
+    let unreadable: Vec<&str> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            RestoreEvent::Unreadable { object, .. } => Some(object.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(unreadable.contains(&"dumps/job/0 line 6"), "{unreadable:?}");
+    assert!(
+        unreadable.iter().any(|o| o.starts_with("dumps/job/1 after line")),
+        "{unreadable:?}"
+    );
+    assert!(unreadable.contains(&"dumps/job/2 after line 0"), "{unreadable:?}");
+    // Segment 0's good lines (0..5 and 9) and segment 1's lines before the cut are in the table.
+    for k in [0u8, 1, 2, 3, 4, 9] {
+        assert!(h.world.primary.get(&key_of(k)).is_some(), "key {k}");
+    }
+}
+
+#[test]
+fn restoring_a_dump_at_an_instant_is_refused() {
+    let mut plan = lines_plan(RestoreFrom::Dump, "dumps/job/", 16);
+    plan.at = Some(Millis(5));
+    let mut h = Harness::new(Restore::new(plan), World::new(schema()), 1);
+    let summary = h.run_to_end().clone();
+    assert!(matches!(
+        summary.error,
+        Some(ddbrep_engine::io::JobError::Plan(_))
+    ));
 }

@@ -108,9 +108,9 @@ pub enum Command {
     ///
     /// Example: ddbrep invoke-handler replicate --event event.json --env ReplicaTable=replica --endpoint-url http://localhost:8000
     InvokeHandler(invoke_handler::InvokeHandlerArgs),
-    /// Restore a table from its incremental backup folder: the folder's current state, or the state at an
-    /// instant (--at), into a new table (--key-schema) or an existing one (--only-missing, the default, or
-    /// --overwrite). --dry-run lists what would be written.
+    /// Restore a table from a backup: a backup-table dump, an incremental-snapshot object, or an incremental
+    /// folder (its current state, or the state at an instant with --at), into a new table (--key-schema) or
+    /// an existing one (--only-missing, the default, or --overwrite). --dry-run lists what would be written.
     ///
     /// Example: ddbrep restore-table s3://dynamodb-backups/incremental/primary us-east-1/primary-restored --key-schema id:S --at 2026-12-06T10:00:00Z
     RestoreTable(RestoreArgs),
@@ -130,13 +130,15 @@ pub enum RestoreSource {
 /// restore-table.
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
-    /// The backup: the table's incremental folder, s3://bucket/prefix/table.
+    /// The backup: a dump (s3://bucket/prefix/jobid), a snapshot object, or an incremental folder
+    /// (s3://bucket/prefix/table).
     pub source: S3Location,
     /// The table to restore into: region/table, host:port/table or local/table.
     pub table: TableLocation,
-    /// What SOURCE is.
-    #[arg(long, value_enum, default_value = "incremental")]
-    pub from: RestoreSource,
+    /// What SOURCE is (default: detected; an object is a snapshot, a folder of numbered segments a dump,
+    /// any other folder incremental).
+    #[arg(long, value_enum)]
+    pub from: Option<RestoreSource>,
     /// Restore the state at this instant: RFC 3339 (2026-12-06T10:00:00Z) or epoch seconds.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
 };
 use ddbrep_engine::codec::stream_event::EpochTime;
 use ddbrep_engine::model::{KeySchema, ScalarType};
-use ddbrep_engine::restore::{Restore, RestoreEvent, RestoreMode, RestorePlan};
+use ddbrep_engine::restore::{Restore, RestoreEvent, RestoreFrom, RestoreMode, RestorePlan};
 use ddbrep_engine::time::Millis;
 use serde_json::json;
 
@@ -21,6 +21,7 @@ use crate::drive::aws::{self, Connection};
 use crate::drive::dynamo::{DynamoTable, DynamoTables};
 use crate::drive::errors::{code, describe};
 use crate::drive::run::{run, Clock};
+use crate::drive::s3::S3Bucket;
 use crate::drive::sink::NoSink;
 use crate::drive::Nothing;
 use crate::error::CliError;
@@ -155,6 +156,62 @@ async fn table_exists(location: &TableLocation, connection: &Connection) -> Resu
     }
 }
 
+fn describe_source(from: RestoreSource) -> &'static str {
+    match from {
+        RestoreSource::Incremental => "an incremental folder",
+        RestoreSource::Dump => "a backup-table dump",
+        RestoreSource::Snapshot => "an incremental-snapshot object",
+    }
+}
+
+/// What SOURCE is: an object of that name is a snapshot; a folder whose objects are all named by a segment
+/// number (`0`, `1`, …) is a backup-table dump; any other folder is incremental (its objects are named by
+/// key hashes).
+async fn detect(bucket: &S3Bucket, prefix: &str) -> Result<RestoreSource, CliError> {
+    let head = bucket
+        .client
+        .head_object()
+        .bucket(&bucket.bucket)
+        .key(prefix)
+        .send()
+        .await;
+    if head.is_ok() {
+        return Ok(RestoreSource::Snapshot);
+    }
+    let folder = format!("{prefix}/");
+    let listed = bucket
+        .client
+        .list_objects_v2()
+        .bucket(&bucket.bucket)
+        .prefix(&folder)
+        .max_keys(100)
+        .send()
+        .await
+        .map_err(|e| {
+            CliError::failed(format!(
+                "cannot list s3://{}/{folder}: {}",
+                bucket.bucket,
+                describe(&e)
+            ))
+        })?;
+    let names: Vec<&str> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key()?.strip_prefix(folder.as_str()))
+        .collect();
+    if names.is_empty() {
+        return Err(CliError::failed(format!(
+            "s3://{}/{prefix} is neither an object nor a folder with objects in it",
+            bucket.bucket
+        ))
+        .hinted("give a dump (s3://bucket/prefix/jobid), a snapshot object, or an incremental folder (s3://bucket/prefix/table)"));
+    }
+    if names.iter().all(|n| n.parse::<u32>().is_ok()) {
+        return Ok(RestoreSource::Dump);
+    }
+    Ok(RestoreSource::Incremental)
+}
+
 fn schema_text(schema: &KeySchema) -> String {
     schema
         .attributes()
@@ -165,15 +222,6 @@ fn schema_text(schema: &KeySchema) -> String {
 
 /// Runs restore-table.
 pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
-    match args.from {
-        RestoreSource::Incremental => {}
-        RestoreSource::Dump | RestoreSource::Snapshot => {
-            return Err(CliError::failed(
-                "restore-table reads incremental folders only so far; restoring a backup-table dump or an incremental-snapshot object is not built yet",
-            )
-            .hinted("restore from the table's incremental folder (s3://bucket/prefix/table)"));
-        }
-    }
     if args.only_missing && args.overwrite {
         return Err(CliError::usage("give --only-missing or --overwrite, not both"));
     }
@@ -194,6 +242,17 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
     );
     context::runtime()?.block_on(async {
         let bucket = open_bucket(&args.source, &connection).await?;
+        let from = match args.from {
+            Some(from) => from,
+            None => detect(&bucket, &args.source.prefix).await?,
+        };
+        if at.is_some() && from != RestoreSource::Incremental {
+            return Err(CliError::usage(format!(
+                "--at needs an incremental folder; {} is {}, which holds one state of each item",
+                args.source,
+                describe_source(from)
+            )));
+        }
         let exists = table_exists(&args.table, &connection).await?;
         let (table, schema, mode) = if exists {
             let (table, _) = open_table(&args.table, &connection).await?;
@@ -234,8 +293,9 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
             clock.now(),
             "start",
             &format!(
-                "Restoring {} into {}{}{}{}",
+                "Restoring {} ({}) into {}{}{}{}",
                 args.source,
+                describe_source(from),
                 args.table,
                 at_text.as_ref().map(|t| format!(" as of {t}")).unwrap_or_default(),
                 match mode {
@@ -245,9 +305,15 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
                 },
                 if args.dry_run { ", dry run" } else { "" }
             ),
-            json!({ "source": args.source.to_string(), "table": args.table.to_string(), "at": at_text, "dry_run": args.dry_run }),
+            json!({ "source": args.source.to_string(), "from": describe_source(from), "table": args.table.to_string(), "at": at_text, "dry_run": args.dry_run }),
         );
-        let mut plan = RestorePlan::new(format!("{}/", args.source.prefix), schema);
+        let (engine_from, prefix) = match from {
+            RestoreSource::Incremental => (RestoreFrom::Incremental, format!("{}/", args.source.prefix)),
+            RestoreSource::Dump => (RestoreFrom::Dump, format!("{}/", args.source.prefix)),
+            RestoreSource::Snapshot => (RestoreFrom::Snapshot, args.source.prefix.clone()),
+        };
+        let mut plan = RestorePlan::new(prefix, schema);
+        plan.from = engine_from;
         plan.at = at;
         plan.mode = mode;
         plan.delete_absent = args.overwrite && at.is_some();

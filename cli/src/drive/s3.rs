@@ -100,6 +100,40 @@ impl ObjectStore for S3Bucket {
                     metadata,
                 })
             }
+            ObjectOp::GetRange { key, start, len } => {
+                let last = start.saturating_add(len.max(1)) - 1;
+                let got = self
+                    .client
+                    .get_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .range(format!("bytes={start}-{last}"))
+                    .send()
+                    .await;
+                let out = match got {
+                    Ok(out) => out,
+                    Err(e) if code(&e) == Some("NoSuchKey") => return Ok(ObjectResult::NotFound),
+                    // A range past the end (or any range of an empty object): no bytes.
+                    Err(e) if code(&e) == Some("InvalidRange") || status(&e) == Some(416) => {
+                        return Ok(ObjectResult::Range {
+                            bytes: Vec::new(),
+                            size: start,
+                        })
+                    }
+                    Err(e) => return Err(classify(&format!("GetObject s3://{bucket}/{key}"), &e)),
+                };
+                // `Content-Range: bytes 0-99/1234`: the whole size after the slash.
+                let size = out
+                    .content_range()
+                    .and_then(|r| r.rsplit('/').next())
+                    .and_then(|n| n.trim().parse::<u64>().ok());
+                let body = out.body.collect().await.map_err(|e| {
+                    StoreError::Transient(format!("GetObject s3://{bucket}/{key}: reading the body: {e}"))
+                })?;
+                let bytes = body.into_bytes().to_vec();
+                let size = size.unwrap_or(start + bytes.len() as u64);
+                Ok(ObjectResult::Range { bytes, size })
+            }
             ObjectOp::Delete { key } => {
                 self.client
                     .delete_object()

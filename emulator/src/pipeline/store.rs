@@ -243,6 +243,9 @@ impl LocalBucket {
                         .collect::<BTreeMap<_, _>>(),
                 })
             }
+            ObjectOp::GetRange { key, .. } => Err(StoreError::Fatal(format!(
+                "ranged GetObject s3://{bucket}/{key} is not a request the stream handlers make"
+            ))),
             ObjectOp::Delete { key } => {
                 let context = format!("DeleteObject s3://{bucket}/{key}");
                 let input = DeleteObjectInput {
