@@ -299,3 +299,122 @@ async fn bad_input_is_a_clear_error_and_an_unreadable_object_is_named() {
     // Everything readable was restored and reported.
     assert_eq!(env.scan("target").await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undo_between_puts_back_only_the_windows_changes_and_keys_restores_only_the_named_ones() {
+    let clock = Arc::new(ManualClock::new(Millis(1_780_000_000_000)));
+    let pipelines = vec![ddbrep_emu::pipeline::PipelineSpec::backup("primary=s3://backups/inc").unwrap()];
+    let env = common::start_with(
+        ddbrep_emu::Emulator::builder()
+            .clock(clock.clone())
+            .pipelines(pipelines),
+    )
+    .await;
+    env.create_stream_table("primary").await;
+    let caught_up = || async {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            env.emu.pipelines().caught_up(),
+        )
+        .await
+        .expect("the backup pipeline catches up")
+        .unwrap();
+    };
+    let item = |h: &str, v: u32| format!(r#"{{"hash":{{"S":"{h}"}},"range":{{"N":"1"}},"v":{{"N":"{v}"}}}}"#);
+    let key = |h: &str| format!(r#"{{"hash":{{"S":"{h}"}},"range":{{"N":"1"}}}}"#);
+    for h in ["a", "b", "c"] {
+        env.put("primary", &item(h, 1)).await;
+    }
+    caught_up().await;
+    let t1 = clock.now().0;
+    clock.advance(10_000);
+    // The bad deploy: a changed, b deleted, d created.
+    env.put("primary", &item("a", 666)).await;
+    env.delete("primary", &key("b")).await;
+    env.put("primary", &item("d", 666)).await;
+    caught_up().await;
+    let t2 = clock.now().0;
+    clock.advance(10_000);
+    // After it: c changed (outside the window), d changed again (a conflict).
+    env.put("primary", &item("c", 2)).await;
+    env.put("primary", &item("d", 3)).await;
+    caught_up().await;
+
+    let window = [Millis(t1).to_rfc3339(), Millis(t2).to_rfc3339()];
+    let run = env
+        .ddbrep(&[
+            "restore-table",
+            "s3://backups/inc/primary",
+            &env.table("primary"),
+            "--undo-between",
+            &window[0],
+            &window[1],
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let conflicts = run.tagged("conflict");
+    assert_eq!(conflicts.len(), 1, "{}", run.stdout);
+    assert!(conflicts[0].contains(r#""hash":"d""#), "{conflicts:?}");
+    let parse = |t: &str| ddb_json::parse_item(t).unwrap();
+    let expected = vec![
+        parse(&item("a", 1)),
+        parse(&item("b", 1)),
+        parse(&item("c", 2)),
+        parse(&item("d", 3)),
+    ];
+    assert!(
+        same(&items(&env, "primary").await, &expected),
+        "{:?}",
+        items(&env, "primary").await
+    );
+
+    // --keys: only the named keys, at an instant, into a new table.
+    let dir = std::env::temp_dir().join(format!("ddbrep-restore-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("keys.txt");
+    std::fs::write(&file, format!("{{\"hash\":\"a\",\"range\":1}}\n\n{}\n", key("d"))).unwrap();
+    let run = env
+        .ddbrep(&[
+            "restore-table",
+            "s3://backups/inc/primary",
+            &env.table("named"),
+            "--key-schema",
+            KEY_SCHEMA,
+            "--at",
+            &window[1],
+            "--keys",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let expected = vec![parse(&item("a", 666)), parse(&item("d", 666))];
+    assert!(
+        same(&items(&env, "named").await, &expected),
+        "{:?}",
+        items(&env, "named").await
+    );
+    std::fs::write(&file, "{\"hash\":\"a\",\"range\":1}\n{\"hash\":\"a\"}\n").unwrap();
+    let bad = env
+        .ddbrep(&[
+            "restore-table",
+            "s3://backups/inc/primary",
+            &env.table("named"),
+            "--keys",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("line 2"), "{}", bad.stderr);
+    let backwards = env
+        .ddbrep(&[
+            "restore-table",
+            "s3://backups/inc/primary",
+            &env.table("primary"),
+            "--undo-between",
+            &window[1],
+            &window[0],
+        ])
+        .await;
+    assert_eq!(backwards.code, 2, "{backwards:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -85,6 +85,13 @@ pub struct RestorePlan {
     pub mode: RestoreMode,
     /// Delete keys that are absent at `at` (overwriting at an instant).
     pub delete_absent: bool,
+    /// Undo a window (`--undo-between at T2`): only keys changed after `at` and up to this instant are
+    /// put back to their state at `at` (deleted if they did not exist then); a key changed again after the
+    /// window is reported as a conflict and left alone. Needs `at` and `delete_absent`.
+    pub undo_until: Option<Millis>,
+    /// Restore only these keys (incremental folders): each key's object is read by name instead of listing
+    /// the folder.
+    pub keys: Option<Vec<Key>>,
     /// Report instead of writing.
     pub dry_run: bool,
     /// How long after `at` a version may have been written and still hold a change from before it.
@@ -111,6 +118,8 @@ impl RestorePlan {
             at: None,
             mode: RestoreMode::Put,
             delete_absent: false,
+            undo_until: None,
+            keys: None,
             dry_run: false,
             lag_window: Duration::from_secs(24 * 3600),
             chunk_bytes: CHUNK_BYTES,
@@ -136,6 +145,13 @@ pub enum RestoreEvent {
     AlreadyPresent {
         /// The key.
         key: Key,
+    },
+    /// Undo: this key changed in the window and again after it; it was left as it is.
+    Conflict {
+        /// The key, when a version of it could be read.
+        key: Option<Key>,
+        /// Its object.
+        object: String,
     },
     /// An object whose body is not an item of the table (not DynamoDB JSON, or no valid key).
     Unreadable {
@@ -170,6 +186,10 @@ pub struct RestoreSummary {
     pub present: u64,
     /// Objects that are not items of the table.
     pub unreadable: u64,
+    /// Undo: keys not changed in the window.
+    pub unchanged: u64,
+    /// Undo: keys changed in the window and again after it, left alone.
+    pub conflicts: u64,
     /// Why it stopped early.
     pub error: Option<JobError>,
 }
@@ -199,6 +219,12 @@ struct Group {
     candidates: Vec<usize>,
     /// Index of a version read only for its key.
     key_source: Option<usize>,
+    /// LastModified of the delete markers newer than the baseline (undo: changes in or after the window).
+    markers: Vec<Millis>,
+    /// Whether a version was written after the reads' horizon (undo: certainly after the window).
+    beyond: bool,
+    /// The key, when the plan names it (`keys`).
+    key: Option<Key>,
     /// Reads not yet answered.
     outstanding: usize,
     /// Reads not yet sent (sent in order, as the request limit allows).
@@ -210,6 +236,7 @@ enum Tag {
     List,
     Versions,
     Get { group: u64, fetch: usize },
+    KeyVersions(String),
     Range,
     Batch,
     Put(Key),
@@ -274,6 +301,9 @@ pub struct Restore {
     version_markers: (Option<String>, Option<String>),
     listing: bool,
     list_done: bool,
+    /// Named keys (`plan.keys`) not yet read, and those whose versions are being listed, by object name.
+    key_queue: VecDeque<Key>,
+    key_listings: BTreeMap<String, (Key, Vec<ObjectVersion>)>,
     /// Dumps and snapshots: objects still to read, and the one being read.
     line_objects: VecDeque<String>,
     lines: Option<LineReader>,
@@ -300,6 +330,8 @@ impl Restore {
             version_markers: (None, None),
             listing: false,
             list_done: false,
+            key_queue: VecDeque::new(),
+            key_listings: BTreeMap::new(),
             line_objects: VecDeque::new(),
             lines: None,
             batch: Vec::new(),
@@ -310,9 +342,27 @@ impl Restore {
             finished: false,
             plan,
         };
+        if let Some(keys) = job.plan.keys.take() {
+            if job.plan.from != RestoreFrom::Incremental {
+                job.finish(Some(JobError::Plan(
+                    "restoring named keys needs an incremental folder (a dump or snapshot is read whole)"
+                        .into(),
+                )));
+                return job;
+            }
+            job.key_queue = keys.into();
+            job.list_done = true;
+        }
         if job.plan.from == RestoreFrom::Snapshot {
             job.line_objects.push_back(job.plan.prefix.clone());
             job.list_done = true;
+        }
+        if job.plan.undo_until.is_some() && (job.plan.at.is_none() || !job.plan.delete_absent) {
+            job.finish(Some(JobError::Plan(
+                "undoing a window needs its start (at) and deletes of keys created in it (delete_absent)"
+                    .into(),
+            )));
+            return job;
         }
         if job.plan.at.is_some() && job.plan.from != RestoreFrom::Incremental {
             job.finish(Some(JobError::Plan(
@@ -381,6 +431,9 @@ impl Restore {
                         baseline: Some(0),
                         candidates: Vec::new(),
                         key_source: None,
+                        markers: Vec::new(),
+                        beyond: false,
+                        key: None,
                         outstanding: 0,
                         unsent: 0,
                     });
@@ -421,6 +474,38 @@ impl Restore {
                 self.fill(group, fetch, None);
                 Ok(())
             }
+            (
+                Tag::KeyVersions(name),
+                ObjectResult::Versions {
+                    versions,
+                    next_key_marker,
+                    next_version_marker,
+                },
+            ) => {
+                if let Some((_, found)) = self.key_listings.get_mut(&name) {
+                    // The prefix is the whole object name; any longer name is another object.
+                    found.extend(versions.into_iter().filter(|v| v.key == name));
+                }
+                if next_key_marker.is_some() {
+                    self.outbox.push_object(
+                        Tag::KeyVersions(name.clone()),
+                        ObjectOp::ListVersions {
+                            prefix: name,
+                            key_marker: next_key_marker,
+                            version_marker: next_version_marker,
+                        },
+                    );
+                } else if let Some((key, found)) = self.key_listings.remove(&name) {
+                    if found.is_empty() {
+                        // Never backed up: nothing is known of it, so nothing is written or deleted.
+                        self.summary.keys += 1;
+                        self.summary.absent += 1;
+                    } else {
+                        self.assemble_key(found, Some(key));
+                    }
+                }
+                Ok(())
+            }
             (Tag::Range, ObjectResult::Range { bytes, size }) => {
                 self.on_range(&bytes, size);
                 Ok(())
@@ -440,11 +525,20 @@ impl Restore {
 
     /// Plans the reads for one key's versions (newest first) at the plan's instant.
     fn assemble(&mut self, versions: Vec<ObjectVersion>) {
+        self.assemble_key(versions, None);
+    }
+
+    fn assemble_key(&mut self, versions: Vec<ObjectVersion>, key: Option<Key>) {
         let Some(at) = self.plan.at else {
             return;
         };
         self.summary.keys += 1;
-        let late = at.saturating_add(self.plan.lag_window);
+        // Undo reads every version up to the window's end (plus the lag), to know what changed in it.
+        let late = self
+            .plan
+            .undo_until
+            .unwrap_or(at)
+            .saturating_add(self.plan.lag_window);
         let fetch = |v: &ObjectVersion| Fetch {
             object: v.key.clone(),
             version_id: Some(v.version_id.clone()),
@@ -456,6 +550,9 @@ impl Restore {
             baseline: None,
             candidates: Vec::new(),
             key_source: None,
+            markers: Vec::new(),
+            beyond: false,
+            key: key.clone(),
             outstanding: 0,
             unsent: 0,
         };
@@ -471,22 +568,49 @@ impl Restore {
         let after = base.map_or(0, |b| b + 1);
         for v in &oldest_first[after..] {
             if v.last_modified > late {
+                group.beyond = true;
                 break;
             }
-            if !v.delete_marker {
+            if v.delete_marker {
+                group.markers.push(v.last_modified);
+            } else {
                 group.candidates.push(group.fetches.len());
                 group.fetches.push(fetch(v));
             }
         }
-        if self.plan.delete_absent && group.fetches.is_empty() {
+        if self.plan.delete_absent && group.fetches.is_empty() && key.is_none() {
             if let Some(v) = oldest_first.iter().rev().find(|v| !v.delete_marker) {
                 group.key_source = Some(group.fetches.len());
                 group.fetches.push(fetch(v));
             }
         }
+        if group.fetches.is_empty() && key.is_some() && self.plan.undo_until.is_none() {
+            // A named key with nothing to read at the instant: absent then, deleted if asked.
+            match (key, self.plan.delete_absent) {
+                (Some(key), true) if !versions.is_empty() => self.write(key, None),
+                _ => self.summary.absent += 1,
+            }
+            return;
+        }
         if group.fetches.is_empty() {
-            // Nothing that old, only delete markers, and no key to delete by: absent.
-            self.summary.absent += 1;
+            // Nothing that old, only delete markers, and no key to delete by: absent (for an undo, a key
+            // nothing can be read of is left alone).
+            let Some(until) = self.plan.undo_until else {
+                self.summary.absent += 1;
+                return;
+            };
+            // Only delete markers to go by (nothing to write either way): a conflict if the key changed
+            // both in the window and after it.
+            let changed = group.markers.iter().any(|&t| t > at && t <= until);
+            let later = group.beyond || group.markers.iter().any(|&t| t > until);
+            if changed && later {
+                self.summary.conflicts += 1;
+                let object = versions.first().map(|v| v.key.clone()).unwrap_or_default();
+                self.out
+                    .push_back(Action::Report(RestoreEvent::Conflict { key: None, object }));
+            } else {
+                self.summary.unchanged += 1;
+            }
             return;
         }
         self.ready.push_back(group);
@@ -527,6 +651,38 @@ impl Restore {
             })
             .copied()
             .or(g.baseline);
+        if let (Some(at), Some(until)) = (at, self.plan.undo_until) {
+            let times: Vec<Millis> = g
+                .candidates
+                .iter()
+                .filter_map(|&i| match &g.fetches[i].got {
+                    Some(Some((_, meta))) => Some(change_time(&g.fetches[i], meta)),
+                    _ => None,
+                })
+                .chain(g.markers.iter().copied())
+                .collect();
+            let changed = times.iter().any(|&t| t > at && t <= until);
+            let later = g.beyond || times.iter().any(|&t| t > until);
+            if !changed {
+                self.summary.unchanged += 1;
+                return;
+            }
+            if later {
+                let known = g.fetches.iter().find_map(|f| match &f.got {
+                    Some(Some((body, _))) => Some((f.clone(), body.clone())),
+                    _ => None,
+                });
+                let key = g
+                    .key
+                    .clone()
+                    .or_else(|| known.and_then(|(f, body)| self.parse(&f, &body)).map(|(k, _)| k));
+                let object = g.fetches.first().map(|f| f.object.clone()).unwrap_or_default();
+                self.summary.conflicts += 1;
+                self.out
+                    .push_back(Action::Report(RestoreEvent::Conflict { key, object }));
+                return;
+            }
+        }
         let state = winner.and_then(|i| match &g.fetches[i].got {
             Some(Some((body, _))) => Some((i, body.clone())),
             _ => None,
@@ -536,6 +692,13 @@ impl Restore {
                 Some((key, item)) => self.write(key, Some(item)),
                 None => self.summary.unreadable += 1,
             },
+            // A named key is deleted only at an instant, where its versions tell a delete from a key never
+            // backed up (a plain GET answers 404 for both).
+            None if self.plan.delete_absent && g.key.is_some() && at.is_some() => {
+                if let Some(key) = g.key.clone() {
+                    self.write(key, None);
+                }
+            }
             None if self.plan.delete_absent => {
                 // Any version read tells the key.
                 let known = g.fetches.iter().find_map(|f| match &f.got {
@@ -784,6 +947,44 @@ impl Restore {
                 }
             }
         }
+        while self.ready.is_empty() && self.writes.is_empty() && self.outbox.has_room() {
+            let Some(key) = self.key_queue.pop_front() else {
+                break;
+            };
+            let name = format!("{}{}", self.plan.prefix, crate::backup_key::key_hash(&key));
+            match self.plan.at {
+                None => {
+                    self.summary.keys += 1;
+                    self.ready.push_back(Group {
+                        fetches: vec![Fetch {
+                            object: name,
+                            version_id: None,
+                            last_modified: Millis::ZERO,
+                            got: None,
+                        }],
+                        baseline: Some(0),
+                        candidates: Vec::new(),
+                        key_source: None,
+                        markers: Vec::new(),
+                        beyond: false,
+                        key: Some(key),
+                        outstanding: 0,
+                        unsent: 0,
+                    });
+                }
+                Some(_) => {
+                    self.key_listings.insert(name.clone(), (key, Vec::new()));
+                    self.outbox.push_object(
+                        Tag::KeyVersions(name.clone()),
+                        ObjectOp::ListVersions {
+                            prefix: name,
+                            key_marker: None,
+                            version_marker: None,
+                        },
+                    );
+                }
+            }
+        }
         // Reads of keys already started, then new keys, while there is room and no write waits.
         let ids: Vec<u64> = self.reading.keys().copied().collect();
         for id in ids {
@@ -826,6 +1027,8 @@ impl Restore {
             }
         }
         let reading_done = self.list_done
+            && self.key_queue.is_empty()
+            && self.key_listings.is_empty()
             && self.ready.is_empty()
             && self.reading.is_empty()
             && self.line_objects.is_empty()

@@ -142,6 +142,13 @@ pub struct RestoreArgs {
     /// Restore the state at this instant: RFC 3339 (2026-12-06T10:00:00Z) or epoch seconds.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
+    /// Undo a window in an existing table: every key changed after T1 and up to T2 goes back to its state
+    /// at T1 (deleted if it did not exist then); a key changed again after T2 is reported and left alone.
+    #[arg(long, num_args = 2, value_names = ["T1", "T2"], conflicts_with_all = ["at", "only_missing"])]
+    pub undo_between: Option<Vec<String>>,
+    /// Restore only the keys in FILE, one per line, as plain JSON ({"id":"a"}) or DynamoDB-JSON.
+    #[arg(long, value_name = "FILE")]
+    pub keys: Option<std::path::PathBuf>,
     /// The key of a table to create: NAME:TYPE or PARTITION:TYPE,SORT:TYPE (types S, N, B).
     #[arg(long, value_name = "SCHEMA")]
     pub key_schema: Option<String>,

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use ddbrep_engine::codec::stream_event::EpochTime;
-use ddbrep_engine::model::{KeySchema, ScalarType};
+use ddbrep_engine::model::{Key, KeySchema, ScalarType};
 use ddbrep_engine::restore::{Restore, RestoreEvent, RestoreFrom, RestoreMode, RestorePlan};
 use ddbrep_engine::time::Millis;
 use serde_json::json;
@@ -212,6 +212,22 @@ async fn detect(bucket: &S3Bucket, prefix: &str) -> Result<RestoreSource, CliErr
     Ok(RestoreSource::Incremental)
 }
 
+/// `--keys FILE`: one key per line, plain or DynamoDB JSON; blank lines skipped.
+fn read_keys(path: &std::path::Path, schema: &KeySchema) -> Result<Vec<Key>, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::usage(format!("--keys {}: {e}", path.display())))?;
+    let mut keys = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let key = context::parse_key(line.trim(), schema)
+            .map_err(|e| CliError::usage(format!("--keys {} line {}: {e}", path.display(), n + 1)))?;
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
 fn schema_text(schema: &KeySchema) -> String {
     schema
         .attributes()
@@ -231,7 +247,23 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
             args.source
         )));
     }
-    let at = args.at.as_deref().map(parse_instant).transpose()?;
+    let mut at = args.at.as_deref().map(parse_instant).transpose()?;
+    let undo = match args.undo_between.as_deref() {
+        Some([t1, t2]) => {
+            let (t1, t2) = (parse_instant(t1)?, parse_instant(t2)?);
+            if t1 >= t2 {
+                return Err(CliError::usage(format!(
+                    "--undo-between {} {}: the window must start before it ends",
+                    t1.to_rfc3339(),
+                    t2.to_rfc3339()
+                )));
+            }
+            at = Some(t1);
+            Some(t2)
+        }
+        Some(_) => return Err(CliError::usage("--undo-between takes two instants, T1 and T2")),
+        None => None,
+    };
     let given_schema = args.key_schema.as_deref().map(parse_key_schema).transpose()?;
     let connection = args.common.connection();
     let mut out = Output::new(
@@ -254,6 +286,12 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
             )));
         }
         let exists = table_exists(&args.table, &connection).await?;
+        if undo.is_some() && !exists {
+            return Err(CliError::usage(format!(
+                "--undo-between works on an existing table; {} does not exist",
+                args.table
+            )));
+        }
         let (table, schema, mode) = if exists {
             let (table, _) = open_table(&args.table, &connection).await?;
             if let Some(given) = &given_schema {
@@ -266,7 +304,7 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
                     )));
                 }
             }
-            let mode = if args.overwrite {
+            let mode = if args.overwrite || undo.is_some() {
                 RestoreMode::Put
             } else {
                 RestoreMode::OnlyMissing
@@ -297,7 +335,11 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
                 args.source,
                 describe_source(from),
                 args.table,
-                at_text.as_ref().map(|t| format!(" as of {t}")).unwrap_or_default(),
+                match (&at_text, undo) {
+                    (Some(t1), Some(t2)) => format!(" as of {t1}, for keys changed until {}", t2.to_rfc3339()),
+                    (Some(t), None) => format!(" as of {t}"),
+                    _ => String::new(),
+                },
                 match mode {
                     RestoreMode::OnlyMissing => " (only missing keys)",
                     RestoreMode::Put if exists => " (overwriting)",
@@ -316,7 +358,18 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
         plan.from = engine_from;
         plan.at = at;
         plan.mode = mode;
-        plan.delete_absent = args.overwrite && at.is_some();
+        plan.delete_absent = (args.overwrite && at.is_some()) || undo.is_some();
+        plan.undo_until = undo;
+        if let Some(path) = &args.keys {
+            if from != RestoreSource::Incremental {
+                return Err(CliError::usage(format!(
+                    "--keys needs an incremental folder; {} is {}",
+                    args.source,
+                    describe_source(from)
+                )));
+            }
+            plan.keys = Some(read_keys(path, &plan.schema)?);
+        }
         plan.dry_run = args.dry_run;
         plan.seed = context::seed();
         let progress = Progress::new(0, "keys");
@@ -337,6 +390,13 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
             RestoreEvent::AlreadyPresent { key } => {
                 let (text, exact) = key_fields(&key);
                 let _ = out.event(now, "present", &format!("{text} is in the table already; left alone"), json!({ "key": exact }));
+            }
+            RestoreEvent::Conflict { key, object } => {
+                let (text, exact) = match &key {
+                    Some(key) => key_fields(key),
+                    None => (format!("s3://{}/{object}", args.source.bucket), serde_json::Value::Null),
+                };
+                let _ = out.event(now, "conflict", &format!("{text} changed again after the window; left as it is"), json!({ "key": exact, "object": object }));
             }
             RestoreEvent::Unreadable { object, error } => {
                 let _ = out.event(now, "unreadable", &format!("s3://{}/{object}: {error}", args.source.bucket), json!({ "object": object, "error": error }));
@@ -364,14 +424,15 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
             now,
             "done",
             &format!(
-                "{verb} {} items and delete {} of {} keys ({} absent at that time, {} already present, {} unreadable)",
-                summary.written, summary.deleted, summary.keys, summary.absent, summary.present, summary.unreadable
+                "{verb} {} items and delete {} of {} keys ({} absent at that time, {} already present, {} unchanged in the window, {} conflicts, {} unreadable)",
+                summary.written, summary.deleted, summary.keys, summary.absent, summary.present, summary.unchanged, summary.conflicts, summary.unreadable
             ),
             json!({}),
         );
         let _ = out.summary(now, json!({
             "keys": summary.keys, "written": summary.written, "deleted": summary.deleted, "absent": summary.absent,
-            "present": summary.present, "unreadable": summary.unreadable, "dry_run": args.dry_run,
+            "present": summary.present, "unchanged": summary.unchanged, "conflicts": summary.conflicts,
+            "unreadable": summary.unreadable, "dry_run": args.dry_run,
             "error": summary.error.as_ref().map(ToString::to_string),
         }));
         if let Some(e) = summary.error {
