@@ -12,6 +12,15 @@
 //! proves the object cannot end older than the item. An object already equal is not rewritten, so a
 //! versioned bucket gains no needless version. With `verify` off, every scanned item is put unconditionally
 //! (the original's behaviour: fastest, and safe only while no backup Lambda runs on the table).
+//!
+//! # The whole-table check (incremental-diff-table)
+//!
+//! With `repair` off the same reconcile loop only reports: each key whose object is missing or differs.
+//! With `extraneous` on, a second pass lists the folder once the scan is done and reads every object to
+//! learn its key: an object under its canonical name goes through the reconcile loop again, which reports
+//! (and with `repair` deletes, still confirmed by a re-read of the item) an object whose item is gone; an
+//! object whose name is not its key's canonical name (an older layout, see `backup_key`) is reported and
+//! left alone for `incremental-rekey`; a body that is not an item is reported.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -38,6 +47,10 @@ pub struct BackfillPlan {
     pub prefix: String,
     /// Check and write conditionally (see the module documentation); off: plain puts.
     pub verify: bool,
+    /// With `verify`: write what differs (off: only report it).
+    pub repair: bool,
+    /// With `verify`: afterwards, check every object of the folder against the table.
+    pub extraneous: bool,
     /// Segments to scan, all at once.
     pub segments: Vec<u32>,
     /// `TotalSegments`.
@@ -68,6 +81,8 @@ impl BackfillPlan {
             table: table.into(),
             prefix: prefix.into(),
             verify: true,
+            repair: true,
+            extraneous: false,
             segments: vec![0],
             total_segments: 1,
             page_limit: None,
@@ -93,6 +108,14 @@ pub struct BackfillProgress {
     pub unchanged: u64,
     /// Keys given up on.
     pub failed: u64,
+    /// Items without an object.
+    pub missing: u64,
+    /// Items whose object holds another state.
+    pub different: u64,
+    /// Objects whose item is gone.
+    pub extraneous: u64,
+    /// Objects under a name that is not their key's canonical one, or that are not items.
+    pub unreadable: u64,
 }
 
 /// What incremental-backfill reports.
@@ -100,6 +123,24 @@ pub struct BackfillProgress {
 pub enum BackfillEvent {
     /// Counters so far.
     Progress(BackfillProgress),
+    /// A key whose object is missing (`in_table` only), differs (both), or whose item is gone
+    /// (`in_backup` only).
+    Differs {
+        /// The key.
+        key: Key,
+        /// The table has the item.
+        in_table: bool,
+        /// The backup has an object.
+        in_backup: bool,
+    },
+    /// An object the check cannot take as the backup of a key: not an item of the table, or stored under
+    /// a name that is not its key's canonical one (an older layout).
+    Unreadable {
+        /// The object.
+        object: String,
+        /// Why.
+        error: String,
+    },
     /// A key given up on after `attempts` rounds.
     Failed {
         /// The key.
@@ -122,7 +163,19 @@ pub struct BackfillSummary {
 enum Tag {
     Scan(usize),
     Put,
+    List,
+    Read(String),
     Reconcile(RTag),
+}
+
+/// The second pass over the folder's objects.
+#[derive(Debug, Default)]
+struct FolderPass {
+    continuation: Option<String>,
+    listing: bool,
+    listed_all: bool,
+    objects: VecDeque<String>,
+    reading: usize,
 }
 
 impl From<RTag> for Tag {
@@ -156,6 +209,8 @@ pub struct Backfill {
     progress: BackfillProgress,
     limit: Option<RateLimit>,
     last_progress: Option<Millis>,
+    /// The folder pass, once the scan is done (`extraneous`).
+    folder: Option<FolderPass>,
     finished: bool,
 }
 
@@ -171,7 +226,7 @@ impl Backfill {
                 },
                 plan.schema.clone(),
                 BTreeSet::new(),
-                true,
+                plan.repair,
                 plan.max_rounds,
             ),
             cursors: plan
@@ -189,6 +244,7 @@ impl Backfill {
             progress: BackfillProgress::default(),
             limit: plan.rate_limit.map(RateLimit::new),
             last_progress: None,
+            folder: None,
             finished: false,
             plan,
         };
@@ -281,11 +337,60 @@ impl Backfill {
                 self.progress.written += 1;
                 Ok(())
             }
+            (Tag::List, ObjectResult::Listing { objects, next }) => {
+                if let Some(f) = &mut self.folder {
+                    f.listing = false;
+                    f.listed_all = next.is_none();
+                    f.continuation = next;
+                    f.objects.extend(objects.into_iter().map(|o| o.key));
+                }
+                Ok(())
+            }
+            (Tag::Read(object), result) => {
+                if let Some(f) = &mut self.folder {
+                    f.reading = f.reading.saturating_sub(1);
+                }
+                match result {
+                    ObjectResult::Got { body, .. } => self.check_object(object, &body),
+                    // Deleted meanwhile: nothing to check.
+                    ObjectResult::NotFound => {}
+                    other => {
+                        return Err(JobError::Protocol(format!(
+                            "unexpected answer {other:?} to a GetObject"
+                        )))
+                    }
+                }
+                Ok(())
+            }
             (Tag::Reconcile(tag), result) => self.reconciler.handle_object(tag, result),
             (tag, result) => Err(JobError::Protocol(format!(
                 "unexpected answer {result:?} to {tag:?}"
             ))),
         }
+    }
+
+    /// The folder pass: an object read, its key sent through the reconcile loop when its name is canonical.
+    fn check_object(&mut self, object: String, body: &[u8]) {
+        let parsed = std::str::from_utf8(body)
+            .map_err(|e| e.to_string())
+            .and_then(|t| ddb_json::parse_item(t).map_err(|e| e.to_string()))
+            .and_then(|item| self.plan.schema.key_of(&item).map_err(|e| e.to_string()));
+        let error = match parsed {
+            Ok(key) => {
+                let canonical = backup_key::object_key(&self.plan.prefix, &self.plan.table, &key);
+                if canonical == object {
+                    self.reconciler.add(key);
+                    return;
+                }
+                format!(
+                    "not the canonical name of its key (that is {canonical}); incremental-rekey migrates it"
+                )
+            }
+            Err(e) => format!("not an item of the table: {e}"),
+        };
+        self.progress.unreadable += 1;
+        self.out
+            .push_back(Action::Report(BackfillEvent::Unreadable { object, error }));
     }
 
     /// Backoffs and the rate limit.
@@ -302,9 +407,30 @@ impl Backfill {
             return;
         }
         while let Some(v) = self.reconciler.poll_verdict() {
+            let second_pass = self.folder.is_some();
             match v {
+                // The folder pass re-checks keys the scan saw: only what it finds new counts.
+                Verdict::Same { .. } if second_pass => {}
                 Verdict::Same { .. } => self.progress.unchanged += 1,
-                Verdict::Differs { .. } => {}
+                // A key of the table was judged by the scan; the folder pass adds only objects whose item
+                // is gone (a key that changed since is rewritten all the same, when repairing).
+                Verdict::Differs { in_primary: true, .. } if second_pass => {}
+                Verdict::Differs {
+                    key,
+                    in_primary,
+                    in_target,
+                } => {
+                    match (in_primary, in_target) {
+                        (true, false) => self.progress.missing += 1,
+                        (true, true) => self.progress.different += 1,
+                        _ => self.progress.extraneous += 1,
+                    }
+                    self.out.push_back(Action::Report(BackfillEvent::Differs {
+                        key,
+                        in_table: in_primary,
+                        in_backup: in_target,
+                    }));
+                }
                 Verdict::Repaired { .. } => self.progress.written += 1,
                 Verdict::Failed { key, attempts } => {
                     self.progress.failed += 1;
@@ -371,11 +497,45 @@ impl Backfill {
                 Some(_) => {}
             }
         }
-        if self.cursors.iter().all(|c| c.done)
+        let scanned = self.cursors.iter().all(|c| c.done)
             && self.to_put.is_empty()
             && self.reconciler.is_empty()
-            && self.outbox.is_idle()
-        {
+            && self.outbox.is_idle();
+        if scanned && self.plan.verify && self.plan.extraneous && self.folder.is_none() {
+            self.folder = Some(FolderPass::default());
+        }
+        if let Some(f) = &mut self.folder {
+            while self.outbox.has_room() && self.reconciler.len() < self.plan.max_buffered_items {
+                let Some(object) = f.objects.pop_front() else {
+                    break;
+                };
+                f.reading += 1;
+                self.outbox.push_object(
+                    Tag::Read(object.clone()),
+                    ObjectOp::Get {
+                        key: object,
+                        version_id: None,
+                    },
+                );
+            }
+            if !f.listing && !f.listed_all && f.objects.is_empty() && self.outbox.has_room() {
+                f.listing = true;
+                // The folder the objects' names start with (`object_key`'s joining, empty prefix included).
+                let prefix = format!("{}/{}/", self.plan.prefix, self.plan.table);
+                self.outbox.push_object(
+                    Tag::List,
+                    ObjectOp::List {
+                        prefix,
+                        continuation: f.continuation.clone(),
+                    },
+                );
+            }
+        }
+        let folder_done = self
+            .folder
+            .as_ref()
+            .is_none_or(|f| f.listed_all && f.objects.is_empty() && f.reading == 0);
+        if scanned && folder_done && (self.folder.is_some() || !self.plan.extraneous || !self.plan.verify) {
             self.out
                 .push_back(Action::Report(BackfillEvent::Progress(self.progress)));
             self.finish(None);

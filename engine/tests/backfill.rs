@@ -157,3 +157,59 @@ proptest! {
 
 /// Changes on their way to the target, in stream order.
 type Stream = std::rc::Rc<std::cell::RefCell<VecDeque<(Key, Option<Item>)>>>;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// incremental-diff-table: the check reports exactly the missing, different and extraneous keys and
+    /// writes nothing; the repair then makes the folder hold exactly the table, and a second check is clean.
+    #[test]
+    fn the_whole_table_check_reports_exactly_the_differences_and_the_repair_removes_them(
+        table in proptest::collection::btree_map(any::<u8>(), 0u8..4, 0..60),
+        backup in proptest::collection::btree_map(any::<u8>(), 0u8..4, 0..60),
+        seed in any::<u64>(), fault in any::<bool>(),
+    ) {
+        use ddbrep_engine::backfill::BackfillEvent;
+        let mut world = World::new(schema());
+        for (k, v) in &table { world.primary.put(item(*k, *v)); }
+        for (k, v) in &backup {
+            let key = schema().key_of(&item(*k, *v)).unwrap();
+            world.bucket.put(&backup_key::object_key("backups", "t", &key), ddb_json::item_to_string(&item(*k, *v)).into_bytes());
+        }
+        // Under an older name: reported, never deleted.
+        world.bucket.put("backups/t/legacy-name", ddb_json::item_to_string(&item(1, 1)).into_bytes());
+        world.bucket.page_size = 5;
+        if fault {
+            world.bucket.faults = Faults::seeded(seed, 10, 10, 0);
+            world.primary.faults = Faults::seeded(seed ^ 5, 10, 10, 20);
+        }
+        let missing = table.keys().filter(|k| !backup.contains_key(k)).count() as u64;
+        let different = table.iter().filter(|(k, v)| backup.get(k).is_some_and(|b| b != *v)).count() as u64;
+        let extraneous = backup.keys().filter(|k| !table.contains_key(k)).count() as u64;
+
+        let mut plan = BackfillPlan::new(schema(), "backups", "t");
+        plan.repair = false;
+        plan.extraneous = true;
+        plan.retry = patient();
+        let before = world.bucket.clone();
+        let mut h = Harness::new(Backfill::new(plan.clone()), world, seed);
+        let summary = h.run_to_end().clone();
+        prop_assert_eq!(&summary.error, &None);
+        let p = summary.progress;
+        prop_assert_eq!((p.missing, p.different, p.extraneous, p.unreadable), (missing, different, extraneous, 1));
+        prop_assert_eq!(h.world.bucket.objects.len(), before.objects.len(), "the check writes nothing");
+        prop_assert_eq!(h.world.bucket.live(), before.live());
+        let reported = h.events.iter().filter(|e| matches!(e, BackfillEvent::Differs { .. })).count() as u64;
+        prop_assert_eq!(reported, missing + different + extraneous);
+
+        plan.repair = true;
+        let mut h = Harness::new(Backfill::new(plan.clone()), h.world.clone(), seed ^ 1);
+        let summary = h.run_to_end().clone();
+        prop_assert_eq!(&summary.error, &None);
+        plan.repair = false;
+        let mut h = Harness::new(Backfill::new(plan), h.world.clone(), seed ^ 2);
+        let p = h.run_to_end().progress;
+        prop_assert_eq!((p.missing, p.different, p.extraneous), (0, 0, 0));
+        prop_assert!(h.world.bucket.current("backups/t/legacy-name").is_some());
+    }
+}

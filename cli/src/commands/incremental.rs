@@ -7,7 +7,7 @@ use serde_json::json;
 use super::context::{self, open_bucket, open_table, rate, segment_plan, Progress};
 use super::diff_tables::key_fields;
 use super::metric;
-use super::{SnapshotArgs, TableS3Args};
+use super::{DiffTableArgs, SnapshotArgs, TableS3Args};
 use crate::drive::dynamo::DynamoTables;
 use crate::drive::run::{run, Clock};
 use crate::drive::sink::{Encryption, GzipObjects, NoSink, Sink};
@@ -28,15 +28,34 @@ fn backfill_line(p: &BackfillProgress, elapsed: std::time::Duration) -> String {
 
 /// Runs incremental-backfill: every item to `{prefix}/{table}/{key hash}`.
 pub fn cmd_backfill(args: &TableS3Args) -> Result<(), CliError> {
+    scan_into_backup(args, None)
+}
+
+/// Runs incremental-diff-table: the backfill's reconcile loop reporting (and with --repair, fixing) every
+/// difference, then the folder pass for extraneous objects.
+pub fn cmd_diff_table(args: &DiffTableArgs) -> Result<(), CliError> {
+    scan_into_backup(&args.scan, Some(args))
+}
+
+/// What a difference is called: `[missing]`, `[different]`, `[extraneous]`.
+fn difference(in_table: bool, in_backup: bool) -> &'static str {
+    match (in_table, in_backup) {
+        (true, false) => "missing",
+        (true, true) => "different",
+        _ => "extraneous",
+    }
+}
+
+fn scan_into_backup(args: &TableS3Args, check: Option<&DiffTableArgs>) -> Result<(), CliError> {
+    let tool = if check.is_some() {
+        "incremental-diff-table"
+    } else {
+        "incremental-backfill"
+    };
     let (segments, total) = segment_plan(args.segment, args.segments, args.parallel)?;
     let connection = args.common.connection();
     let jobid = context::jobid();
-    let mut out = Output::new(
-        std::io::stdout(),
-        args.common.format(),
-        "incremental-backfill",
-        jobid,
-    );
+    let mut out = Output::new(std::io::stdout(), args.common.format(), tool, jobid);
     context::runtime()?.block_on(async {
         let (table, info) = open_table(&args.table, &connection).await?;
         let bucket = open_bucket(&args.s3url, &connection).await?;
@@ -45,6 +64,11 @@ pub fn cmd_backfill(args: &TableS3Args) -> Result<(), CliError> {
         plan.total_segments = total;
         plan.rate_limit = context::rate_limit(args.max_rate, args.capacity_fraction, &info)?;
         plan.seed = context::seed();
+        if let Some(check) = check {
+            plan.repair = check.repair;
+            // The folder holds every segment's objects: only a run over the whole table checks it.
+            plan.extraneous = args.segment.is_none();
+        }
         let progress = Progress::new(info.item_count * segments.len() as u64 / u64::from(total.max(1)), "items");
         plan.progress_every = Some(progress.every());
         let tables = DynamoTables {
@@ -53,6 +77,7 @@ pub fn cmd_backfill(args: &TableS3Args) -> Result<(), CliError> {
         };
         let clock = Clock::start();
         let started = clock.now();
+        let s3url = &args.s3url;
         let summary = run(Backfill::new(plan), clock, &tables, &bucket, &mut NoSink, |event, now| match event {
             BackfillEvent::Progress(p) => {
                 progress.set(p.scanned);
@@ -62,24 +87,44 @@ pub fn cmd_backfill(args: &TableS3Args) -> Result<(), CliError> {
                 let (text, exact) = key_fields(&key);
                 let _ = out.event(now, "failed", &format!("{text} after {attempts} rounds"), json!({ "key": exact, "attempts": attempts }));
             }
+            BackfillEvent::Differs { key, in_table, in_backup } => {
+                let (text, exact) = key_fields(&key);
+                let _ = out.event(now, difference(in_table, in_backup), &text, json!({ "key": exact }));
+            }
+            BackfillEvent::Unreadable { object, error } => {
+                let _ = out.event(now, "unreadable", &format!("s3://{}/{object}: {error}", s3url.bucket), json!({ "object": object, "error": error }));
+            }
         })
         .await
-        .map_err(|e| CliError::failed(format!("incremental-backfill: {e}")))?;
+        .map_err(|e| CliError::failed(format!("{tool}: {e}")))?;
         progress.finish();
         let p = summary.progress;
         let now = clock.now();
-        if !out.is_json() {
+        let discrepancies = p.missing + p.different + p.extraneous;
+        if check.is_some() {
+            let _ = out.event(now, "discrepancies", &discrepancies.to_string(), json!({ "discrepancies": discrepancies }));
+            if args.segment.is_some() {
+                let _ = out.line(now, "note", "extraneous objects are not checked by a run over one segment", json!({}));
+            }
+        } else if !out.is_json() {
             let _ = out.event(now, "done", &backfill_line(&p, now.since(started)), json!({}));
         }
-        let _ = out.summary(now, json!({ "scanned": p.scanned, "written": p.written, "unchanged": p.unchanged, "failed": p.failed, "error": summary.error.as_ref().map(ToString::to_string) }));
+        let _ = out.summary(now, json!({
+            "scanned": p.scanned, "written": p.written, "unchanged": p.unchanged, "failed": p.failed,
+            "missing": p.missing, "different": p.different, "extraneous": p.extraneous, "unreadable": p.unreadable,
+            "error": summary.error.as_ref().map(ToString::to_string),
+        }));
         if let Some(e) = summary.error {
-            return Err(CliError::failed(format!("incremental-backfill {} to {}: {e}", args.table, args.s3url)));
+            return Err(CliError::failed(format!("{tool} {} with {}: {e}", args.table, args.s3url)));
         }
         if p.failed > 0 {
             return Err(CliError::failed(format!(
-                "{} items could not be backed up (they kept changing); run incremental-backfill again",
+                "{} items could not be brought up to date (they kept changing); run {tool} again",
                 p.failed
             )));
+        }
+        if check.is_some_and(|c| c.exit_code && !c.repair) && (discrepancies > 0 || p.unreadable > 0) {
+            return Err(CliError::differences(discrepancies + p.unreadable));
         }
         Ok(())
     })

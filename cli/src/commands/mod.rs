@@ -82,6 +82,12 @@ pub enum Command {
     ///
     /// Example: ddbrep incremental-backfill us-east-1/primary s3://dynamodb-backups/incremental
     IncrementalBackfill(TableS3Args),
+    /// Check that an incremental backup holds exactly the table: items without an object (missing), objects
+    /// holding another state (different), objects whose item is gone (extraneous); --repair fixes the backup
+    /// with conditional writes, so a live backup handler's newer write is never overwritten.
+    ///
+    /// Example: ddbrep incremental-diff-table us-east-1/primary s3://dynamodb-backups/incremental --repair
+    IncrementalDiffTable(DiffTableArgs),
     /// Aggregate an incremental backup folder into one gzip'd line-delimited snapshot object.
     ///
     /// Example: ddbrep incremental-snapshot s3://dynamodb-backups/incremental/primary s3://dynamodb-backups/snapshots/primary
@@ -278,6 +284,19 @@ pub struct TableS3Args {
     pub common: Common,
 }
 
+/// incremental-diff-table.
+#[derive(Args, Debug)]
+pub struct DiffTableArgs {
+    #[command(flatten)]
+    pub scan: TableS3Args,
+    /// Fix the backup: write missing and different objects, delete extraneous ones.
+    #[arg(long)]
+    pub repair: bool,
+    /// Exit 1 when the backup differs from the table.
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
 /// incremental-snapshot.
 #[derive(Args, Debug)]
 pub struct SnapshotArgs {
@@ -317,6 +336,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::BackupTable(args) => backup_table::cmd(&args),
         Command::IncrementalBackfill(args) => incremental::cmd_backfill(&args),
         Command::IncrementalSnapshot(args) => incremental::cmd_snapshot(&args),
+        Command::IncrementalDiffTable(args) => incremental::cmd_diff_table(&args),
         Command::IncrementalDiffRecord(args) => record::cmd_backup_record(&args, false),
         Command::IncrementalBackupRecord(args) => record::cmd_backup_record(&args, true),
         Command::IncrementalRecordHistory(args) => record::cmd_history(&args),
@@ -335,6 +355,7 @@ pub fn command_name(command: &Command) -> &'static str {
         Command::BackupTable(_) => "backup-table",
         Command::IncrementalBackfill(_) => "incremental-backfill",
         Command::IncrementalSnapshot(_) => "incremental-snapshot",
+        Command::IncrementalDiffTable(_) => "incremental-diff-table",
         Command::IncrementalDiffRecord(_) => "incremental-diff-record",
         Command::IncrementalBackupRecord(_) => "incremental-backup-record",
         Command::IncrementalRecordHistory(_) => "incremental-record-history",
