@@ -24,7 +24,9 @@
 //!
 //! # Writing
 //! Bodies are the backup's DynamoDB-JSON items; the key comes from the item and the plan's key schema.
-//! [`RestoreMode::Put`] writes with BatchWriteItem (25 at a time, `UnprocessedItems` retried);
+//! [`RestoreMode::Put`] writes with BatchWriteItem (25 at a time, `UnprocessedItems` retried) into a table
+//! nobody else writes; [`RestoreMode::Overwrite`] reads each key's current item and writes on condition that
+//! it is unchanged, so a live writer's later write is never overwritten (the key is reported instead);
 //! [`RestoreMode::OnlyMissing`] writes each item with `attribute_not_exists` (a key already in the table
 //! is reported and left alone). With `delete_absent` (overwrite at an instant), keys absent at T are
 //! deleted. `dry_run` reports what would be written instead of writing.
@@ -49,8 +51,12 @@ use crate::time::Millis;
 /// How items are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestoreMode {
-    /// BatchWriteItem: into a new table, or over what an existing one holds (`--overwrite`).
+    /// BatchWriteItem: into a new table nobody else writes.
     Put,
+    /// Over what a live table holds (`--overwrite`, `--undo-between`): each key's current item is read
+    /// (consistent BatchGetItem), then the restored state is written on condition that the item is still
+    /// what was read; a key a live writer changed in between keeps the live write and is reported.
+    Overwrite,
     /// PutItem with `attribute_not_exists`: only keys the table does not have (`--only-missing`).
     OnlyMissing,
 }
@@ -153,6 +159,11 @@ pub enum RestoreEvent {
         /// Its object.
         object: String,
     },
+    /// Overwrite: a live writer changed this key after it was read; the live write was kept.
+    ChangedMeanwhile {
+        /// The key.
+        key: Key,
+    },
     /// An object whose body is not an item of the table (not DynamoDB JSON, or no valid key).
     Unreadable {
         /// The object key (and version, when restoring at an instant).
@@ -188,8 +199,11 @@ pub struct RestoreSummary {
     pub unreadable: u64,
     /// Undo: keys not changed in the window.
     pub unchanged: u64,
-    /// Undo: keys changed in the window and again after it, left alone.
+    /// Undo: keys changed in the window and again after it, left alone; overwrite: keys a live writer
+    /// changed while they were being restored.
     pub conflicts: u64,
+    /// Overwrite: keys the table already held in the restored state (nothing written).
+    pub current: u64,
     /// Why it stopped early.
     pub error: Option<JobError>,
 }
@@ -235,11 +249,18 @@ struct Group {
 enum Tag {
     List,
     Versions,
-    Get { group: u64, fetch: usize },
+    Get {
+        group: u64,
+        fetch: usize,
+    },
     KeyVersions(String),
     Range,
     Batch,
     Put(Key),
+    /// Overwrite: the current items of these keys, and the states to write.
+    Observe(Vec<(Key, Option<Item>)>),
+    /// Overwrite: a conditional write of this key.
+    Replace(Key),
 }
 
 /// A streaming gzip decoder (every member of a multi-member file), fed bytes as they arrive.
@@ -308,6 +329,8 @@ pub struct Restore {
     line_objects: VecDeque<String>,
     lines: Option<LineReader>,
     batch: Vec<Write>,
+    /// Overwrite: keys and their restored states, waiting to have their current items read.
+    observe: Vec<(Key, Option<Item>)>,
     /// Writes waiting for room in the outbox (reads wait while there are any).
     writes: VecDeque<(Tag, TableOp)>,
     summary: RestoreSummary,
@@ -335,6 +358,7 @@ impl Restore {
             line_objects: VecDeque::new(),
             lines: None,
             batch: Vec::new(),
+            observe: Vec::new(),
             writes: VecDeque::new(),
             summary: RestoreSummary::default(),
             out: VecDeque::new(),
@@ -835,6 +859,15 @@ impl Restore {
             return;
         }
         match (item, self.plan.mode) {
+            (item, RestoreMode::Overwrite) => {
+                if self.observe.iter().any(|(k, _)| *k == key) {
+                    self.flush();
+                }
+                self.observe.push((key, item));
+                if self.observe.len() >= crate::io::MAX_BATCH_GET {
+                    self.flush();
+                }
+            }
             (Some(item), RestoreMode::OnlyMissing) => self.writes.push_back((
                 Tag::Put(key),
                 TableOp::ConditionalWrite {
@@ -864,12 +897,57 @@ impl Restore {
     }
 
     fn flush(&mut self) {
+        if !self.observe.is_empty() {
+            let wanted = std::mem::take(&mut self.observe);
+            let keys = wanted.iter().map(|(k, _)| k.clone()).collect();
+            self.writes.push_back((
+                Tag::Observe(wanted),
+                TableOp::BatchGet {
+                    keys,
+                    consistent: true,
+                },
+            ));
+        }
         if self.batch.is_empty() {
             return;
         }
         let writes = std::mem::take(&mut self.batch);
         self.writes
             .push_back((Tag::Batch, TableOp::BatchWrite { writes }));
+    }
+
+    /// Takes back a write counted in [`Restore::write`] that did not happen.
+    fn uncount(&mut self, put: bool) {
+        if put {
+            self.summary.written = self.summary.written.saturating_sub(1);
+        } else {
+            self.summary.deleted = self.summary.deleted.saturating_sub(1);
+        }
+    }
+
+    /// Overwrite: the current items are in; write each key's restored state on condition that its item is
+    /// still the one read.
+    fn replace(&mut self, wanted: Vec<(Key, Option<Item>)>, found: &[Item]) {
+        for (key, item) in wanted {
+            let current = found
+                .iter()
+                .find(|i| self.plan.schema.key_of(i).is_ok_and(|k| k == key));
+            if current == item.as_ref() {
+                self.uncount(item.is_some());
+                self.summary.current += 1;
+                continue;
+            }
+            let expect = match current {
+                Some(c) => Expect::Equals(c.clone()),
+                None => Expect::Absent,
+            };
+            let write = match item {
+                Some(item) => Write::Put(item),
+                None => Write::Delete(key.clone()),
+            };
+            self.writes
+                .push_back((Tag::Replace(key), TableOp::ConditionalWrite { write, expect }));
+        }
     }
 
     fn on_table(
@@ -896,7 +974,48 @@ impl Restore {
                     now,
                 )
             }
-            (Tag::Put(_), Ok(TableResult::Written { .. })) => Ok(()),
+            (Tag::Put(_) | Tag::Replace(_), Ok(TableResult::Written { .. })) => Ok(()),
+            (Tag::Replace(key), Ok(TableResult::ConditionFailed)) => {
+                let put = matches!(
+                    &request.op,
+                    Op::Table(
+                        _,
+                        TableOp::ConditionalWrite {
+                            write: Write::Put(_),
+                            ..
+                        }
+                    )
+                );
+                self.uncount(put);
+                self.summary.conflicts += 1;
+                self.out.push_back(Action::Report(RestoreEvent::ChangedMeanwhile {
+                    key: key.clone(),
+                }));
+                Ok(())
+            }
+            (Tag::Observe(wanted), Ok(TableResult::Items { items, unprocessed })) => {
+                let (left, done): (Vec<_>, Vec<_>) =
+                    wanted.iter().cloned().partition(|(k, _)| unprocessed.contains(k));
+                let progressed = !done.is_empty();
+                self.replace(done, &items);
+                if left.is_empty() {
+                    return Ok(());
+                }
+                let keys = left.iter().map(|(k, _)| k.clone()).collect();
+                self.outbox.retry_leftover(
+                    Tag::Observe(left),
+                    Op::Table(
+                        TableSlot::Primary,
+                        TableOp::BatchGet {
+                            keys,
+                            consistent: true,
+                        },
+                    ),
+                    request.attempt,
+                    progressed,
+                    now,
+                )
+            }
             (Tag::Put(key), Ok(TableResult::ConditionFailed)) => {
                 self.summary.written = self.summary.written.saturating_sub(1);
                 self.summary.present += 1;
@@ -1033,7 +1152,7 @@ impl Restore {
             && self.reading.is_empty()
             && self.line_objects.is_empty()
             && self.lines.is_none();
-        if reading_done && !self.batch.is_empty() {
+        if reading_done && (!self.batch.is_empty() || !self.observe.is_empty()) {
             self.flush();
             while self.outbox.has_room() {
                 let Some((tag, op)) = self.writes.pop_front() else {

@@ -176,6 +176,7 @@ proptest! {
         // (for the keys the backup knows; the others are the table's own).
         let last = states.values().flat_map(|h| h.iter().map(|(w, _)| *w)).max();
         let mut p = plan(last);
+        p.mode = RestoreMode::Overwrite;
         p.delete_absent = true;
         let mut h = Harness::new(Restore::new(p), world, seed);
         let summary = h.run_to_end().clone();
@@ -396,6 +397,7 @@ proptest! {
         world.bucket.faults = Faults::seeded(seed, 10, 10, 0);
         world.primary.faults = Faults::seeded(seed ^ 3, 10, 10, 20);
         let mut p = plan(Some(t1));
+        p.mode = RestoreMode::Overwrite;
         p.undo_until = Some(t2);
         p.delete_absent = true;
         let mut h = Harness::new(Restore::new(p), world, seed);
@@ -441,7 +443,7 @@ proptest! {
         }
         world.bucket.faults = Faults::seeded(seed, 10, 10, 0);
         let mut p = plan(at);
-        p.mode = RestoreMode::Put;
+        p.mode = RestoreMode::Overwrite;
         p.delete_absent = true;
         p.keys = Some(named.iter().map(|k| key_of(*k)).collect());
         let mut h = Harness::new(Restore::new(p), world, seed);
@@ -461,4 +463,41 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn overwriting_never_replaces_a_live_write_made_after_the_key_was_read() {
+    let mut world = World::new(schema());
+    record(&mut world, &[(1, Some(1), 0), (2, Some(2), 0), (3, Some(3), 0)]);
+    for k in [1u8, 2, 3] {
+        world.primary.put(item(k, 500));
+    }
+    // A live writer changes key 2 before every answer: whatever the restore read of it is stale by the
+    // time its conditional write arrives.
+    let mut p = plan(None);
+    p.mode = RestoreMode::Overwrite;
+    let mut h = Harness::new(Restore::new(p.clone()), world.clone(), 4);
+    let mut n = 1000u32;
+    h.interleave(move |w| {
+        n += 1;
+        w.primary.put(item(2, n));
+    });
+    let summary = h.run_to_end().clone();
+    assert_eq!(summary.error, None);
+    assert_eq!(h.world.primary.get(&key_of(1)), Some(&item(1, 1)));
+    assert_eq!(h.world.primary.get(&key_of(3)), Some(&item(3, 3)));
+    let live = h.world.primary.get(&key_of(2)).cloned().unwrap();
+    assert_ne!(live, item(2, 2), "the live write is kept");
+    assert_eq!(summary.conflicts, 1);
+    assert!(h
+        .events
+        .iter()
+        .any(|e| *e == RestoreEvent::ChangedMeanwhile { key: key_of(2) }));
+    // Without a live writer the same restore overwrites everything, and a second run writes nothing.
+    let mut h = Harness::new(Restore::new(p.clone()), world, 4);
+    let summary = h.run_to_end().clone();
+    assert_eq!((summary.written, summary.conflicts), (3, 0));
+    let mut h = Harness::new(Restore::new(p), h.world.clone(), 5);
+    let summary = h.run_to_end().clone();
+    assert_eq!((summary.written, summary.current), (0, 3));
 }

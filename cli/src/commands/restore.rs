@@ -305,7 +305,7 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
                 }
             }
             let mode = if args.overwrite || undo.is_some() {
-                RestoreMode::Put
+                RestoreMode::Overwrite
             } else {
                 RestoreMode::OnlyMissing
             };
@@ -342,7 +342,8 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
                 },
                 match mode {
                     RestoreMode::OnlyMissing => " (only missing keys)",
-                    RestoreMode::Put if exists => " (overwriting)",
+                    RestoreMode::Overwrite if undo.is_some() => " (undoing the window)",
+                    RestoreMode::Overwrite => " (overwriting)",
                     RestoreMode::Put => " (new table)",
                 },
                 if args.dry_run { ", dry run" } else { "" }
@@ -398,6 +399,10 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
                 };
                 let _ = out.event(now, "conflict", &format!("{text} changed again after the window; left as it is"), json!({ "key": exact, "object": object }));
             }
+            RestoreEvent::ChangedMeanwhile { key } => {
+                let (text, exact) = key_fields(&key);
+                let _ = out.event(now, "conflict", &format!("{text} was written by someone else while being restored; the newer write was kept"), json!({ "key": exact }));
+            }
             RestoreEvent::Unreadable { object, error } => {
                 let _ = out.event(now, "unreadable", &format!("s3://{}/{object}: {error}", args.source.bucket), json!({ "object": object, "error": error }));
             }
@@ -431,7 +436,7 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
         );
         let _ = out.summary(now, json!({
             "keys": summary.keys, "written": summary.written, "deleted": summary.deleted, "absent": summary.absent,
-            "present": summary.present, "unchanged": summary.unchanged, "conflicts": summary.conflicts,
+            "present": summary.present, "unchanged": summary.unchanged, "conflicts": summary.conflicts, "current": summary.current,
             "unreadable": summary.unreadable, "dry_run": args.dry_run,
             "error": summary.error.as_ref().map(ToString::to_string),
         }));
