@@ -266,6 +266,11 @@ enum Tag {
 /// A streaming gzip decoder (every member of a multi-member file), fed bytes as they arrive.
 type Inflater = flate2::write::MultiGzDecoder<Vec<u8>>;
 
+/// Compressed bytes inflated at a time.
+const INFLATE_SLICE: usize = 16 << 10;
+/// Inflating pauses while this many write requests wait for room.
+const MAX_QUEUED_WRITES: usize = 8;
+
 /// No line of a dump is longer: an item is at most 400 KB, and its JSON a few times that.
 const MAX_LINE_BYTES: usize = 4 << 20;
 
@@ -273,6 +278,11 @@ const MAX_LINE_BYTES: usize = 4 << 20;
 struct LineReader {
     object: String,
     offset: u64,
+    /// Compressed bytes read and not yet inflated, and how far inflating has got.
+    pending: Vec<u8>,
+    pending_at: usize,
+    /// The last range reached the object's end.
+    at_end: bool,
     decoder: Inflater,
     carry: Vec<u8>,
     line: u64,
@@ -294,6 +304,9 @@ impl LineReader {
         LineReader {
             object,
             offset: 0,
+            pending: Vec::new(),
+            pending_at: 0,
+            at_end: false,
             decoder: Inflater::new(Vec::new()),
             carry: Vec::new(),
             line: 0,
@@ -531,7 +544,7 @@ impl Restore {
                 Ok(())
             }
             (Tag::Range, ObjectResult::Range { bytes, size }) => {
-                self.on_range(&bytes, size);
+                self.on_range(bytes, size);
                 Ok(())
             }
             (Tag::Range, ObjectResult::NotFound) => {
@@ -768,22 +781,42 @@ impl Restore {
         }
     }
 
-    /// A piece of the dump or snapshot object being read.
-    fn on_range(&mut self, bytes: &[u8], size: u64) {
-        let Some(mut r) = self.lines.take() else {
+    /// A piece of the dump or snapshot object being read: kept compressed until [`Restore::inflate`] takes it.
+    fn on_range(&mut self, bytes: Vec<u8>, size: u64) {
+        let Some(r) = &mut self.lines else {
             return;
         };
         r.requesting = false;
         r.offset += bytes.len() as u64;
-        if let Err(e) = r.decoder.write_all(bytes) {
-            self.cut(&r, &format!("not gzip, or corrupt: {e}"));
+        r.at_end = r.offset >= size || bytes.is_empty();
+        r.pending = bytes;
+        r.pending_at = 0;
+    }
+
+    /// Inflates what was read, a slice at a time while the writes keep up (a megabyte of gzip can hold a
+    /// hundred megabytes of items); finishes the object at its end.
+    fn inflate(&mut self) {
+        let Some(mut r) = self.lines.take() else {
             return;
+        };
+        while r.pending_at < r.pending.len() && self.writes.len() < MAX_QUEUED_WRITES {
+            let end = (r.pending_at + INFLATE_SLICE).min(r.pending.len());
+            let slice = r.pending[r.pending_at..end].to_vec();
+            r.pending_at = end;
+            if let Err(e) = r.decoder.write_all(&slice) {
+                self.cut(&r, &format!("not gzip, or corrupt: {e}"));
+                return;
+            }
+            let out = std::mem::take(r.decoder.get_mut());
+            if !self.take_lines(&mut r, &out) {
+                return;
+            }
         }
-        let out = std::mem::take(r.decoder.get_mut());
-        if !self.take_lines(&mut r, &out) {
-            return;
-        }
-        if r.offset < size && !bytes.is_empty() {
+        if r.pending_at < r.pending.len() || !r.at_end {
+            if r.pending_at >= r.pending.len() {
+                r.pending = Vec::new();
+                r.pending_at = 0;
+            }
             self.lines = Some(r);
             return;
         }
@@ -1052,8 +1085,14 @@ impl Restore {
             if self.lines.is_none() {
                 self.lines = self.line_objects.pop_front().map(LineReader::new);
             }
+            self.inflate();
+            self.send_writes();
+            if self.lines.is_none() {
+                self.lines = self.line_objects.pop_front().map(LineReader::new);
+            }
             if let Some(r) = &mut self.lines {
-                if !r.requesting && self.writes.is_empty() && self.outbox.has_room() {
+                let drained = r.pending_at >= r.pending.len();
+                if drained && !r.at_end && !r.requesting && self.writes.is_empty() && self.outbox.has_room() {
                     r.requesting = true;
                     self.outbox.push_object(
                         Tag::Range,
@@ -1161,10 +1200,21 @@ impl Restore {
                 self.outbox.push_table(tag, TableSlot::Primary, op);
             }
         }
+        // Whatever was queued above (a batch flushed by a repeated key, say) goes out while there is room.
+        self.send_writes();
         self.progress(now, false);
         if reading_done && self.writes.is_empty() && self.outbox.is_idle() {
             self.progress(now, true);
             self.finish(None);
+        }
+    }
+
+    fn send_writes(&mut self) {
+        while self.outbox.has_room() {
+            let Some((tag, op)) = self.writes.pop_front() else {
+                break;
+            };
+            self.outbox.push_table(tag, TableSlot::Primary, op);
         }
     }
 

@@ -335,6 +335,9 @@ fn a_bad_line_and_a_truncated_segment_are_named_and_everything_before_them_is_re
         world,
         3,
     );
+    if !h.run(100_000) {
+        panic!("stalled: {:?}", h.job);
+    }
     let summary = h.run_to_end().clone();
     assert_eq!(summary.error, None);
     assert_eq!(summary.unreadable, 3, "{:?}", h.events);
