@@ -247,7 +247,12 @@ async fn bad_input_is_a_clear_error_and_an_unreadable_object_is_named() {
         .await
         .unwrap();
     let target = env.table("target");
-    let cases: [(&[&str], i32, &str); 5] = [
+    let cases: [(&[&str], i32, &str); 6] = [
+        (
+            &["--key-schema", "id:S", "--capacity-fraction", "2"],
+            2,
+            "--capacity-fraction",
+        ),
         (
             &["--key-schema", "id:S", "--at", "yesterday"],
             2,

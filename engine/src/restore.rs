@@ -44,7 +44,7 @@ use crate::io::{
     TableSlot, Write, MAX_BATCH_WRITE,
 };
 use crate::model::{Item, Key, KeySchema};
-use crate::retry::{Op, Outbox, Request, RetryPolicy};
+use crate::retry::{earliest, retry_paced, Op, Outbox, RateLimit, Request, RetryPolicy};
 use crate::stream::META_CREATION_TIME;
 use crate::time::Millis;
 
@@ -104,6 +104,8 @@ pub struct RestorePlan {
     pub lag_window: Duration,
     /// Bytes per ranged read of a dump or snapshot object.
     pub chunk_bytes: u64,
+    /// Items written per second at most (halved while DynamoDB throttles, as the other tools' budgets).
+    pub rate_limit: Option<u32>,
     /// Most requests outstanding.
     pub max_in_flight: usize,
     /// Retries.
@@ -129,6 +131,7 @@ impl RestorePlan {
             dry_run: false,
             lag_window: Duration::from_secs(24 * 3600),
             chunk_bytes: CHUNK_BYTES,
+            rate_limit: None,
             max_in_flight: 32,
             retry: RetryPolicy::default(),
             seed: 0,
@@ -346,6 +349,8 @@ pub struct Restore {
     observe: Vec<(Key, Option<Item>)>,
     /// Writes waiting for room in the outbox (reads wait while there are any).
     writes: VecDeque<(Tag, TableOp)>,
+    /// The write budget.
+    limit: Option<RateLimit>,
     summary: RestoreSummary,
     out: VecDeque<Action<RestoreEvent, RestoreSummary>>,
     last_progress: Option<Millis>,
@@ -373,6 +378,7 @@ impl Restore {
             batch: Vec::new(),
             observe: Vec::new(),
             writes: VecDeque::new(),
+            limit: plan.rate_limit.map(RateLimit::new),
             summary: RestoreSummary::default(),
             out: VecDeque::new(),
             last_progress: None,
@@ -990,7 +996,7 @@ impl Restore {
         now: Millis,
     ) -> Result<(), JobError> {
         match (&request.tag, result) {
-            (_, Err(e)) => self.outbox.retry(request, e, now),
+            (_, Err(e)) => retry_paced(&mut self.outbox, &mut self.limit, request, e, now),
             (Tag::Batch, Ok(TableResult::Written { unprocessed })) => {
                 if unprocessed.is_empty() {
                     return Ok(());
@@ -1075,18 +1081,13 @@ impl Restore {
         if self.finished {
             return;
         }
-        while self.outbox.has_room() {
-            let Some((tag, op)) = self.writes.pop_front() else {
-                break;
-            };
-            self.outbox.push_table(tag, TableSlot::Primary, op);
-        }
+        self.send_writes(now);
         if self.plan.from != RestoreFrom::Incremental {
             if self.lines.is_none() {
                 self.lines = self.line_objects.pop_front().map(LineReader::new);
             }
             self.inflate();
-            self.send_writes();
+            self.send_writes(now);
             if self.lines.is_none() {
                 self.lines = self.line_objects.pop_front().map(LineReader::new);
             }
@@ -1193,15 +1194,10 @@ impl Restore {
             && self.lines.is_none();
         if reading_done && (!self.batch.is_empty() || !self.observe.is_empty()) {
             self.flush();
-            while self.outbox.has_room() {
-                let Some((tag, op)) = self.writes.pop_front() else {
-                    break;
-                };
-                self.outbox.push_table(tag, TableSlot::Primary, op);
-            }
+            self.send_writes(now);
         }
         // Whatever was queued above (a batch flushed by a repeated key, say) goes out while there is room.
-        self.send_writes();
+        self.send_writes(now);
         self.progress(now, false);
         if reading_done && self.writes.is_empty() && self.outbox.is_idle() {
             self.progress(now, true);
@@ -1209,11 +1205,23 @@ impl Restore {
         }
     }
 
-    fn send_writes(&mut self) {
+    /// Sends waiting writes while there is room and the write budget allows.
+    fn send_writes(&mut self, now: Millis) {
         while self.outbox.has_room() {
+            if self.limit.as_ref().is_some_and(|l| !l.ready(now)) {
+                break;
+            }
             let Some((tag, op)) = self.writes.pop_front() else {
                 break;
             };
+            if let Some(limit) = &mut self.limit {
+                let items = match &op {
+                    TableOp::BatchWrite { writes } => writes.len(),
+                    TableOp::BatchGet { .. } => 0,
+                    _ => 1,
+                };
+                limit.charge(items, now);
+            }
             self.outbox.push_table(tag, TableSlot::Primary, op);
         }
     }
@@ -1273,7 +1281,12 @@ impl Restore {
         if self.finished {
             return None;
         }
-        self.outbox.poll_timeout()
+        let budget = self
+            .limit
+            .as_ref()
+            .filter(|_| !self.writes.is_empty())
+            .map(RateLimit::next_at);
+        earliest(self.outbox.poll_timeout(), budget)
     }
 }
 

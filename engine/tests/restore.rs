@@ -504,3 +504,23 @@ fn overwriting_never_replaces_a_live_write_made_after_the_key_was_read() {
     let summary = h.run_to_end().clone();
     assert_eq!((summary.written, summary.current), (0, 3));
 }
+
+#[test]
+fn a_write_budget_paces_the_restore() {
+    let mut world = World::new(schema());
+    let text: String = (0..60u8)
+        .map(|k| ddb_json::item_to_string(&item(k, 1)) + "\n")
+        .collect();
+    world.bucket.put("snapshots/orders", gzip(&text, 1));
+    let mut p = lines_plan(RestoreFrom::Snapshot, "snapshots/orders", 1 << 20);
+    p.rate_limit = Some(20);
+    let mut h = Harness::new(Restore::new(p.clone()), world.clone(), 1);
+    let summary = h.run_to_end().clone();
+    assert_eq!((summary.written, summary.error.clone()), (60, None));
+    // 60 items at 20 a second, the first second's worth at once: about two seconds at least.
+    assert!(h.world.now >= Millis(1_900), "{:?}", h.world.now);
+    p.rate_limit = None;
+    let mut h = Harness::new(Restore::new(p), world, 1);
+    h.run_to_end();
+    assert!(h.world.now < Millis(1_000), "{:?}", h.world.now);
+}

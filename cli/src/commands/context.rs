@@ -347,6 +347,39 @@ pub fn rate_limit(
     })
 }
 
+/// The write budget of a tool that writes a table: `--max-rate` items/s, and/or `--capacity-fraction` of the
+/// table's provisioned write capacity (one unit writes 1 KB; items of the table's average size).
+pub fn write_rate_limit(
+    max_rate: Option<u32>,
+    fraction: Option<f64>,
+    info: Option<&TableInfo>,
+) -> Result<Option<u32>, CliError> {
+    if let Some(f) = fraction {
+        if !(f > 0.0 && f <= 1.0) {
+            return Err(CliError::usage(format!(
+                "--capacity-fraction {f} is not in (0, 1]"
+            )));
+        }
+    }
+    let from_capacity = fraction.and_then(|f| {
+        let info = info.filter(|i| i.write_capacity > 0);
+        let Some(info) = info else {
+            tracing::warn!(
+                "the table has no provisioned write capacity (on-demand, or not created yet): --capacity-fraction sets no limit"
+            );
+            return None;
+        };
+        let avg = info.size_bytes.checked_div(info.item_count).unwrap_or(1).max(1);
+        let units_per_item = avg.div_ceil(1024) as f64;
+        let items = (info.write_capacity as f64 * f / units_per_item).floor();
+        Some(items.clamp(1.0, f64::from(u32::MAX)) as u32)
+    });
+    Ok(match (max_rate, from_capacity) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -155,6 +155,12 @@ pub struct RestoreArgs {
     /// Restore only the keys in FILE, one per line, as plain JSON ({"id":"a"}) or DynamoDB-JSON.
     #[arg(long, value_name = "FILE")]
     pub keys: Option<std::path::PathBuf>,
+    /// Write at most this many items per second (halved while DynamoDB throttles).
+    #[arg(long)]
+    pub max_rate: Option<u32>,
+    /// Write at most this fraction (0 to 1] of the table's provisioned write capacity.
+    #[arg(long)]
+    pub capacity_fraction: Option<f64>,
     /// The key of a table to create: NAME:TYPE or PARTITION:TYPE,SORT:TYPE (types S, N, B).
     #[arg(long, value_name = "SCHEMA")]
     pub key_schema: Option<String>,

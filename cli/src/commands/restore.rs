@@ -238,6 +238,12 @@ fn schema_text(schema: &KeySchema) -> String {
 
 /// Runs restore-table.
 pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
+    // Refused before anything is created.
+    if let Some(f) = args.capacity_fraction.filter(|f| !(*f > 0.0 && *f <= 1.0)) {
+        return Err(CliError::usage(format!(
+            "--capacity-fraction {f} is not in (0, 1]"
+        )));
+    }
     if args.only_missing && args.overwrite {
         return Err(CliError::usage("give --only-missing or --overwrite, not both"));
     }
@@ -292,8 +298,10 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
                 args.table
             )));
         }
+        let mut table_info = None;
         let (table, schema, mode) = if exists {
-            let (table, _) = open_table(&args.table, &connection).await?;
+            let (table, info) = open_table(&args.table, &connection).await?;
+            table_info = Some(info);
             if let Some(given) = &given_schema {
                 if *given != table.schema {
                     return Err(CliError::usage(format!(
@@ -361,6 +369,7 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
         plan.mode = mode;
         plan.delete_absent = (args.overwrite && at.is_some()) || undo.is_some();
         plan.undo_until = undo;
+        plan.rate_limit = context::write_rate_limit(args.max_rate, args.capacity_fraction, table_info.as_ref())?;
         if let Some(path) = &args.keys {
             if from != RestoreSource::Incremental {
                 return Err(CliError::usage(format!(
