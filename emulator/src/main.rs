@@ -1,5 +1,6 @@
 //! The `ddbrep-emu` binary: a local DynamoDB + DynamoDB Streams + S3 on one SQLite file.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -122,13 +123,18 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    println!(
+    // Not println!: a closed stdout (`ddbrep-emu | head -1`, a parent that read the endpoint and went away)
+    // must not stop the server.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(
+        stdout,
         "ddbrep-emu listening on http://{addr} (database {})",
         args.db.display()
     );
     for spec in &specs {
-        println!("pipeline: {}", spec.name());
+        let _ = writeln!(stdout, "pipeline: {}", spec.name());
     }
+    let _ = stdout.flush();
     tracing::info!(ready_ms = started.elapsed().as_secs_f64() * 1000.0, "ready");
     emu.serve(listener, shutdown_signal()).await;
     tracing::info!("stopped; every acknowledged write is committed");

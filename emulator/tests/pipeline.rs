@@ -556,3 +556,207 @@ async fn the_binary_takes_pipelines_from_flags_and_a_file_and_refuses_bad_ones()
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Starts the binary with a backup and a replicate pipeline on `db`; returns it and its address.
+fn spawn_with_pipelines(db: &std::path::Path) -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ddbrep-emu"))
+        .args(["--listen", "127.0.0.1:0", "--log", "warn", "--db"])
+        .arg(db)
+        .args([
+            "--backup",
+            "crashy=s3://crash-backup/inc",
+            "--replicate",
+            "crashy=crashy-copy",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http://"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    (child, addr)
+}
+
+/// Polls the status endpoint until every pipeline has nothing pending and nothing failing.
+async fn drained(addr: std::net::SocketAddr) -> serde_json::Value {
+    let head = "GET /_ddbrep/pipelines HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let deadline = tokio::time::Instant::now() + CATCH_UP;
+    loop {
+        let (_, _, body) = raw_http(addr, head, b"").await;
+        let st: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let all = st["pipelines"].as_array().unwrap();
+        if all
+            .iter()
+            .all(|p| p["pending_records"] == 0 && p["state"] == "running" && p["invocations"] != 0)
+        {
+            return st;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not drained: {st}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_pipeline_loses_nothing_and_backs_up_no_change_twice() {
+    let dir = std::env::temp_dir().join(format!("ddbrep-pipeline-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("emu.sqlite");
+    let (mut child, addr) = spawn_with_pipelines(&db);
+    let running_addr = addr;
+    let client = |addr: std::net::SocketAddr| {
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+                .endpoint_url(format!("http://{addr}"))
+                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                    "a", "b", None, None, "t",
+                ))
+                .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+                .build(),
+        )
+    };
+    let ddb = client(running_addr);
+    ddb.create_table()
+        .table_name("crashy")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk", ScalarAttributeType::S))
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Writes until the kill; every acknowledged one must end in the replica and the backup, once.
+    let mut acked = Vec::new();
+    for i in 0..400 {
+        let id = format!("k{i:04}");
+        ddb.put_item()
+            .table_name("crashy")
+            .item("pk", s(&id))
+            .item("n", n(&i.to_string()))
+            .send()
+            .await
+            .unwrap();
+        acked.push(id);
+        if i == 300 {
+            child.kill().unwrap(); // SIGKILL, with the pipelines mid-stream
+            child.wait().unwrap();
+            break;
+        }
+    }
+    let (mut child, addr) = spawn_with_pipelines(&db);
+    let ddb = client(addr);
+    for i in 301..400 {
+        let id = format!("k{i:04}");
+        ddb.put_item()
+            .table_name("crashy")
+            .item("pk", s(&id))
+            .item("n", n(&i.to_string()))
+            .send()
+            .await
+            .unwrap();
+        acked.push(id);
+    }
+    drained(addr).await;
+    let t = TestEmuAt { addr };
+    let replica: Vec<String> = t.scan_ids("crashy-copy").await;
+    let mut expected = acked.clone();
+    expected.sort();
+    assert_eq!(replica, expected, "every acknowledged write reached the replica");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(format!("http://{addr}"))
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new("a", "b", None, None, "t"))
+            .build(),
+    );
+    let schema = KeySchema::partition_only("pk", ScalarType::S);
+    let mut versions = 0;
+    let mut key_marker = None;
+    let mut version_marker = None;
+    loop {
+        let page = s3
+            .list_object_versions()
+            .bucket("crash-backup")
+            .prefix("inc/crashy/")
+            .set_key_marker(key_marker)
+            .set_version_id_marker(version_marker)
+            .send()
+            .await
+            .unwrap();
+        versions += page.versions().len();
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        version_marker = page.next_version_id_marker().map(str::to_owned);
+    }
+    assert_eq!(
+        versions,
+        acked.len(),
+        "one version per change, none twice after the replay"
+    );
+    for id in [&acked[0], &acked[300], &acked[399]] {
+        let key = schema
+            .parse_key(&ddb_json::parse_item(&format!(r#"{{"pk":{{"S":"{id}"}}}}"#)).unwrap())
+            .unwrap();
+        let name = backup_key::object_key("inc", "crashy", &key);
+        assert!(object(&s3, "crash-backup", &name).await.is_some(), "{name}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Raw reads of a table by address.
+struct TestEmuAt {
+    addr: std::net::SocketAddr,
+}
+
+impl TestEmuAt {
+    /// Every `pk` of a table, sorted.
+    async fn scan_ids(&self, table: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut start: Option<serde_json::Value> = None;
+        loop {
+            let mut req = serde_json::json!({ "TableName": table });
+            if let Some(s) = &start {
+                req["ExclusiveStartKey"] = s.clone();
+            }
+            let body = req.to_string();
+            let head = format!(
+                "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: DynamoDB_20120810.Scan\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let (_, _, out) = raw_http(self.addr, &head, body.as_bytes()).await;
+            let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            for item in json["Items"].as_array().unwrap() {
+                ids.push(item["pk"]["S"].as_str().unwrap().to_owned());
+            }
+            start = json.get("LastEvaluatedKey").cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        ids.sort();
+        ids
+    }
+}
