@@ -36,6 +36,31 @@ async fn items(env: &TestEnv, table: &str) -> Vec<Item> {
     out
 }
 
+/// An emulator on a manual clock whose backup pipeline keeps `s3://backups/inc/primary`, and the clock.
+async fn backed_up() -> (TestEnv, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(Millis(1_780_000_000_000)));
+    let pipelines = vec![ddbrep_emu::pipeline::PipelineSpec::backup("primary=s3://backups/inc").unwrap()];
+    let env = common::start_with(
+        ddbrep_emu::Emulator::builder()
+            .clock(clock.clone())
+            .pipelines(pipelines),
+    )
+    .await;
+    env.create_stream_table("primary").await;
+    (env, clock)
+}
+
+/// Waits until the backup pipeline has every change made so far.
+async fn caught_up(env: &TestEnv) {
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        env.emu.pipelines().caught_up(),
+    )
+    .await
+    .expect("the backup pipeline catches up")
+    .unwrap();
+}
+
 fn same(a: &[Item], b: &[Item]) -> bool {
     a.len() == b.len() && a.iter().all(|x| b.contains(x))
 }
@@ -76,24 +101,8 @@ async fn a_backfilled_folder_restores_into_a_new_table_that_diff_tables_finds_eq
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipelines_backup_restores_to_each_recorded_instant() {
-    let clock = Arc::new(ManualClock::new(Millis(1_780_000_000_000)));
-    let pipelines = vec![ddbrep_emu::pipeline::PipelineSpec::backup("primary=s3://backups/inc").unwrap()];
-    let env = common::start_with(
-        ddbrep_emu::Emulator::builder()
-            .clock(clock.clone())
-            .pipelines(pipelines),
-    )
-    .await;
-    env.create_stream_table("primary").await;
-    let caught_up = || async {
-        tokio::time::timeout(
-            std::time::Duration::from_secs(60),
-            env.emu.pipelines().caught_up(),
-        )
-        .await
-        .expect("the backup pipeline catches up")
-        .unwrap();
-    };
+    let (env, clock) = backed_up().await;
+    let caught_up = || caught_up(&env);
     // Three phases, ten seconds apart on the emulator's clock: the states to restore.
     for item in ITEMS {
         env.put("primary", item).await;
@@ -307,24 +316,8 @@ async fn bad_input_is_a_clear_error_and_an_unreadable_object_is_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undo_between_puts_back_only_the_windows_changes_and_keys_restores_only_the_named_ones() {
-    let clock = Arc::new(ManualClock::new(Millis(1_780_000_000_000)));
-    let pipelines = vec![ddbrep_emu::pipeline::PipelineSpec::backup("primary=s3://backups/inc").unwrap()];
-    let env = common::start_with(
-        ddbrep_emu::Emulator::builder()
-            .clock(clock.clone())
-            .pipelines(pipelines),
-    )
-    .await;
-    env.create_stream_table("primary").await;
-    let caught_up = || async {
-        tokio::time::timeout(
-            std::time::Duration::from_secs(60),
-            env.emu.pipelines().caught_up(),
-        )
-        .await
-        .expect("the backup pipeline catches up")
-        .unwrap();
-    };
+    let (env, clock) = backed_up().await;
+    let caught_up = || caught_up(&env);
     let item = |h: &str, v: u32| format!(r#"{{"hash":{{"S":"{h}"}},"range":{{"N":"1"}},"v":{{"N":"{v}"}}}}"#);
     let key = |h: &str| format!(r#"{{"hash":{{"S":"{h}"}},"range":{{"N":"1"}}}}"#);
     for h in ["a", "b", "c"] {

@@ -248,6 +248,28 @@ struct Group {
     unsent: usize,
 }
 
+impl Group {
+    /// A key's current object, read once (the folder's current state).
+    fn current(object: String, key: Option<Key>) -> Group {
+        Group {
+            fetches: vec![Fetch {
+                object,
+                version_id: None,
+                last_modified: Millis::ZERO,
+                got: None,
+            }],
+            baseline: Some(0),
+            candidates: Vec::new(),
+            key_source: None,
+            markers: Vec::new(),
+            beyond: false,
+            key,
+            outstanding: 0,
+            unsent: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Tag {
     List,
@@ -464,22 +486,7 @@ impl Restore {
                         continue;
                     }
                     self.summary.keys += 1;
-                    self.ready.push_back(Group {
-                        fetches: vec![Fetch {
-                            object: info.key,
-                            version_id: None,
-                            last_modified: Millis::ZERO,
-                            got: None,
-                        }],
-                        baseline: Some(0),
-                        candidates: Vec::new(),
-                        key_source: None,
-                        markers: Vec::new(),
-                        beyond: false,
-                        key: None,
-                        outstanding: 0,
-                        unsent: 0,
-                    });
+                    self.ready.push_back(Group::current(info.key, None));
                 }
                 Ok(())
             }
@@ -1114,22 +1121,7 @@ impl Restore {
             match self.plan.at {
                 None => {
                     self.summary.keys += 1;
-                    self.ready.push_back(Group {
-                        fetches: vec![Fetch {
-                            object: name,
-                            version_id: None,
-                            last_modified: Millis::ZERO,
-                            got: None,
-                        }],
-                        baseline: Some(0),
-                        candidates: Vec::new(),
-                        key_source: None,
-                        markers: Vec::new(),
-                        beyond: false,
-                        key: Some(key),
-                        outstanding: 0,
-                        unsent: 0,
-                    });
+                    self.ready.push_back(Group::current(name, Some(key)));
                 }
                 Some(_) => {
                     self.key_listings.insert(name.clone(), (key, Vec::new()));

@@ -322,13 +322,7 @@ pub fn rate_limit(
     fraction: Option<f64>,
     info: &TableInfo,
 ) -> Result<Option<u32>, CliError> {
-    if let Some(f) = fraction {
-        if !(f > 0.0 && f <= 1.0) {
-            return Err(CliError::usage(format!(
-                "--capacity-fraction {f} is not in (0, 1]"
-            )));
-        }
-    }
+    check_fraction(fraction)?;
     let from_capacity = fraction.and_then(|f| {
         if info.read_capacity == 0 {
             tracing::warn!(
@@ -341,10 +335,25 @@ pub fn rate_limit(
         let items = (info.read_capacity as f64 * f / units_per_item).floor();
         Some(items.clamp(1.0, f64::from(u32::MAX)) as u32)
     });
-    Ok(match (max_rate, from_capacity) {
+    Ok(lower(max_rate, from_capacity))
+}
+
+/// `--capacity-fraction` must be in (0, 1].
+pub fn check_fraction(fraction: Option<f64>) -> Result<(), CliError> {
+    match fraction {
+        Some(f) if !(f > 0.0 && f <= 1.0) => Err(CliError::usage(format!(
+            "--capacity-fraction {f} is not in (0, 1]"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The lower of two optional limits.
+fn lower(a: Option<u32>, b: Option<u32>) -> Option<u32> {
+    match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
-    })
+    }
 }
 
 /// The write budget of a tool that writes a table: `--max-rate` items/s, and/or `--capacity-fraction` of the
@@ -354,13 +363,7 @@ pub fn write_rate_limit(
     fraction: Option<f64>,
     info: Option<&TableInfo>,
 ) -> Result<Option<u32>, CliError> {
-    if let Some(f) = fraction {
-        if !(f > 0.0 && f <= 1.0) {
-            return Err(CliError::usage(format!(
-                "--capacity-fraction {f} is not in (0, 1]"
-            )));
-        }
-    }
+    check_fraction(fraction)?;
     let from_capacity = fraction.and_then(|f| {
         let info = info.filter(|i| i.write_capacity > 0);
         let Some(info) = info else {
@@ -374,10 +377,7 @@ pub fn write_rate_limit(
         let items = (info.write_capacity as f64 * f / units_per_item).floor();
         Some(items.clamp(1.0, f64::from(u32::MAX)) as u32)
     });
-    Ok(match (max_rate, from_capacity) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    })
+    Ok(lower(max_rate, from_capacity))
 }
 
 #[cfg(test)]
