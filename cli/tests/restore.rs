@@ -172,7 +172,12 @@ async fn the_pipelines_backup_restores_to_each_recorded_instant() {
             &at(t1 - 60_000),
         ])
         .await;
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("is before the oldest version"),
+        "{}",
+        run.stderr
+    );
     assert!(items(&env, "before").await.is_empty());
 
     // --only-missing into an existing table keeps its own items; --overwrite --at makes it the old state.
@@ -283,6 +288,21 @@ async fn bad_input_is_a_clear_error_and_an_unreadable_object_is_named() {
         assert_eq!(run.code, code, "{extra:?}: {run:?}");
         assert!(run.stderr.contains(message), "{extra:?}: {}", run.stderr);
     }
+    let no_job = env
+        .ddbrep(&[
+            "restore-table",
+            "s3://backups/dumps/nojob",
+            &target,
+            "--key-schema",
+            "id:S",
+        ])
+        .await;
+    assert_eq!(no_job.code, 3, "{no_job:?}");
+    assert!(
+        no_job.stderr.contains("neither an object nor a folder"),
+        "{}",
+        no_job.stderr
+    );
     let missing = env
         .ddbrep(&[
             "restore-table",

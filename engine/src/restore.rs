@@ -207,6 +207,8 @@ pub struct RestoreSummary {
     pub conflicts: u64,
     /// Overwrite: keys the table already held in the restored state (nothing written).
     pub current: u64,
+    /// At an instant: the oldest LastModified of any version listed (a TIME before it restores nothing).
+    pub oldest: Option<Millis>,
     /// Why it stopped early.
     pub error: Option<JobError>,
 }
@@ -502,6 +504,11 @@ impl Restore {
                 self.list_done = next_key_marker.is_none();
                 self.version_markers = (next_key_marker, next_version_marker);
                 for v in versions {
+                    self.summary.oldest = Some(
+                        self.summary
+                            .oldest
+                            .map_or(v.last_modified, |o| o.min(v.last_modified)),
+                    );
                     if self.assembling.first().is_some_and(|first| first.key != v.key) {
                         let done = std::mem::take(&mut self.assembling);
                         self.assemble(done);
@@ -534,7 +541,11 @@ impl Restore {
             ) => {
                 if let Some((_, found)) = self.key_listings.get_mut(&name) {
                     // The prefix is the whole object name; any longer name is another object.
-                    found.extend(versions.into_iter().filter(|v| v.key == name));
+                    for v in versions.into_iter().filter(|v| v.key == name) {
+                        let oldest = &mut self.summary.oldest;
+                        *oldest = Some(oldest.map_or(v.last_modified, |o| o.min(v.last_modified)));
+                        found.push(v);
+                    }
                 }
                 if next_key_marker.is_some() {
                     self.outbox.push_object(

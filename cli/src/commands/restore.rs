@@ -452,6 +452,16 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
         if let Some(e) = summary.error {
             return Err(CliError::failed(format!("restore-table {} into {}: {e}", args.source, args.table)));
         }
+        if let (Some(at), Some(oldest), None) = (at, summary.oldest, undo) {
+            if at < oldest && summary.written + summary.deleted == 0 {
+                return Err(CliError::failed(format!(
+                    "--at {} is before the oldest version in {} ({}): there is nothing to restore at that time",
+                    at.to_rfc3339(),
+                    args.source,
+                    oldest.to_rfc3339()
+                )));
+            }
+        }
         if summary.unreadable > 0 {
             return Err(CliError::failed(format!(
                 "{} objects of {} are not items of the table (listed above as [unreadable]); everything else was restored",
