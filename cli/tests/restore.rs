@@ -97,6 +97,72 @@ async fn a_backfilled_folder_restores_into_a_new_table_that_diff_tables_finds_eq
         &items(&env, "primary").await,
         &items(&env, "restored").await
     ));
+
+    // The same table through a backup-table dump (in three segments, read two at a time) and an
+    // incremental-snapshot, each detected from the source.
+    let dump = env
+        .ddbrep(&[
+            "backup-table",
+            &env.table("primary"),
+            "s3://backups/dumps",
+            "--jobid",
+            "j1",
+            "--parallel",
+            "3",
+        ])
+        .await;
+    assert_eq!(dump.code, 0, "{dump:?}");
+    let snapshot = env
+        .ddbrep(&[
+            "incremental-snapshot",
+            "s3://backups/inc/primary",
+            "s3://backups/snapshots/primary",
+        ])
+        .await;
+    assert_eq!(snapshot.code, 0, "{snapshot:?}");
+    for (source, kind, table) in [
+        ("s3://backups/dumps/j1", "a backup-table dump", "from-dump"),
+        (
+            "s3://backups/snapshots/primary",
+            "an incremental-snapshot object",
+            "from-snapshot",
+        ),
+    ] {
+        let run = env
+            .ddbrep(&[
+                "restore-table",
+                source,
+                &env.table(table),
+                "--key-schema",
+                KEY_SCHEMA,
+                "--parallel",
+                "2",
+            ])
+            .await;
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(run.stdout.contains(kind), "{}", run.stdout);
+        let diff = env
+            .ddbrep(&["diff-tables", &env.table("primary"), &env.table(table)])
+            .await;
+        assert_eq!(diff.tagged("discrepancies"), ["0", "0"], "{table}: {diff:?}");
+    }
+    let at = env
+        .ddbrep(&[
+            "restore-table",
+            "s3://backups/dumps/j1",
+            &env.table("x"),
+            "--key-schema",
+            KEY_SCHEMA,
+            "--at",
+            "1700000000",
+        ])
+        .await;
+    assert_eq!(at.code, 2, "{at:?}");
+    assert!(
+        at.stderr.contains("--at needs an incremental folder"),
+        "{}",
+        at.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

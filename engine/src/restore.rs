@@ -104,6 +104,8 @@ pub struct RestorePlan {
     pub lag_window: Duration,
     /// Bytes per ranged read of a dump or snapshot object.
     pub chunk_bytes: u64,
+    /// Dump segments read at once.
+    pub parallel: usize,
     /// Items written per second at most (halved while DynamoDB throttles, as the other tools' budgets).
     pub rate_limit: Option<u32>,
     /// Most requests outstanding.
@@ -131,6 +133,7 @@ impl RestorePlan {
             dry_run: false,
             lag_window: Duration::from_secs(24 * 3600),
             chunk_bytes: CHUNK_BYTES,
+            parallel: 1,
             rate_limit: None,
             max_in_flight: 32,
             retry: RetryPolicy::default(),
@@ -281,7 +284,7 @@ enum Tag {
         fetch: usize,
     },
     KeyVersions(String),
-    Range,
+    Range(String),
     Batch,
     Put(Key),
     /// Overwrite: the current items of these keys, and the states to write.
@@ -367,7 +370,8 @@ pub struct Restore {
     key_listings: BTreeMap<String, (Key, Vec<ObjectVersion>)>,
     /// Dumps and snapshots: objects still to read, and the one being read.
     line_objects: VecDeque<String>,
-    lines: Option<LineReader>,
+    /// The dump segments or snapshot being read (at most `parallel` at once).
+    readers: Vec<LineReader>,
     batch: Vec<Write>,
     /// Overwrite: keys and their restored states, waiting to have their current items read.
     observe: Vec<(Key, Option<Item>)>,
@@ -398,7 +402,7 @@ impl Restore {
             key_queue: VecDeque::new(),
             key_listings: BTreeMap::new(),
             line_objects: VecDeque::new(),
-            lines: None,
+            readers: Vec::new(),
             batch: Vec::new(),
             observe: Vec::new(),
             writes: VecDeque::new(),
@@ -567,17 +571,14 @@ impl Restore {
                 }
                 Ok(())
             }
-            (Tag::Range, ObjectResult::Range { bytes, size }) => {
-                self.on_range(bytes, size);
+            (Tag::Range(object), ObjectResult::Range { bytes, size }) => {
+                self.on_range(&object, bytes, size);
                 Ok(())
             }
-            (Tag::Range, ObjectResult::NotFound) => {
-                let object = self.lines.take().map(|r| r.object).unwrap_or_default();
-                Err(JobError::Store {
-                    op: "GetObject",
-                    error: StoreError::Fatal(format!("{object}: no such object")),
-                })
-            }
+            (Tag::Range(object), ObjectResult::NotFound) => Err(JobError::Store {
+                op: "GetObject",
+                error: StoreError::Fatal(format!("{object}: no such object")),
+            }),
             (tag, result) => Err(JobError::Protocol(format!(
                 "unexpected answer {result:?} to {tag:?}"
             ))),
@@ -806,8 +807,8 @@ impl Restore {
     }
 
     /// A piece of the dump or snapshot object being read: kept compressed until [`Restore::inflate`] takes it.
-    fn on_range(&mut self, bytes: Vec<u8>, size: u64) {
-        let Some(r) = &mut self.lines else {
+    fn on_range(&mut self, object: &str, bytes: Vec<u8>, size: u64) {
+        let Some(r) = self.readers.iter_mut().find(|r| r.object == object) else {
             return;
         };
         r.requesting = false;
@@ -820,20 +821,26 @@ impl Restore {
     /// Inflates what was read, a slice at a time while the writes keep up (a megabyte of gzip can hold a
     /// hundred megabytes of items); finishes the object at its end.
     fn inflate(&mut self) {
-        let Some(mut r) = self.lines.take() else {
-            return;
-        };
+        for r in std::mem::take(&mut self.readers) {
+            if let Some(r) = self.inflate_one(r) {
+                self.readers.push(r);
+            }
+        }
+    }
+
+    /// One reader's step; `None` once its object is finished (or cut short).
+    fn inflate_one(&mut self, mut r: LineReader) -> Option<LineReader> {
         while r.pending_at < r.pending.len() && self.writes.len() < MAX_QUEUED_WRITES {
             let end = (r.pending_at + INFLATE_SLICE).min(r.pending.len());
             let slice = r.pending[r.pending_at..end].to_vec();
             r.pending_at = end;
             if let Err(e) = r.decoder.write_all(&slice) {
                 self.cut(&r, &format!("not gzip, or corrupt: {e}"));
-                return;
+                return None;
             }
             let out = std::mem::take(r.decoder.get_mut());
             if !self.take_lines(&mut r, &out) {
-                return;
+                return None;
             }
         }
         if r.pending_at < r.pending.len() || !r.at_end {
@@ -841,27 +848,27 @@ impl Restore {
                 r.pending = Vec::new();
                 r.pending_at = 0;
             }
-            self.lines = Some(r);
-            return;
+            return Some(r);
         }
         // The end of the object: the gzip stream must be complete (its CRC and length trailer read and
         // checked), and a last line may lack its newline. An empty object holds no lines.
         if r.offset == 0 {
-            return;
+            return None;
         }
         if let Err(e) = r.decoder.try_finish() {
             self.cut(&r, &format!("truncated: {e}"));
-            return;
+            return None;
         }
         let out = std::mem::take(r.decoder.get_mut());
         if !self.take_lines(&mut r, &out) {
-            return;
+            return None;
         }
         if !r.carry.trim_ascii().is_empty() {
             r.line += 1;
             let line = std::mem::take(&mut r.carry);
             self.line_item(&r, &line);
         }
+        None
     }
 
     /// Writes every complete line of `data` (after what was carried over); `false` if the object was cut.
@@ -1101,20 +1108,20 @@ impl Restore {
         }
         self.send_writes(now);
         if self.plan.from != RestoreFrom::Incremental {
-            if self.lines.is_none() {
-                self.lines = self.line_objects.pop_front().map(LineReader::new);
-            }
             self.inflate();
             self.send_writes(now);
-            if self.lines.is_none() {
-                self.lines = self.line_objects.pop_front().map(LineReader::new);
+            while self.readers.len() < self.plan.parallel.max(1) {
+                let Some(object) = self.line_objects.pop_front() else {
+                    break;
+                };
+                self.readers.push(LineReader::new(object));
             }
-            if let Some(r) = &mut self.lines {
+            for r in &mut self.readers {
                 let drained = r.pending_at >= r.pending.len();
                 if drained && !r.at_end && !r.requesting && self.writes.is_empty() && self.outbox.has_room() {
                     r.requesting = true;
                     self.outbox.push_object(
-                        Tag::Range,
+                        Tag::Range(r.object.clone()),
                         ObjectOp::GetRange {
                             key: r.object.clone(),
                             start: r.offset,
@@ -1194,7 +1201,7 @@ impl Restore {
             && self.ready.is_empty()
             && self.reading.is_empty()
             && self.line_objects.is_empty()
-            && self.lines.is_none();
+            && self.readers.is_empty();
         if reading_done && (!self.batch.is_empty() || !self.observe.is_empty()) {
             self.flush();
             self.send_writes(now);

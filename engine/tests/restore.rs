@@ -281,6 +281,7 @@ proptest! {
         segments in 1usize..4,
         members in 1usize..3,
         chunk in 1u64..200,
+        parallel in 1usize..4,
         seed in any::<u64>(),
     ) {
         let items: Vec<Item> = values.iter().map(|(k, v)| item(*k, *v)).collect();
@@ -305,7 +306,9 @@ proptest! {
         world.bucket.faults = Faults::seeded(seed, 10, 10, 20);
         world.primary.faults = Faults::seeded(seed ^ 7, 10, 10, 20);
         for (from, prefix) in [(RestoreFrom::Dump, "dumps/job/"), (RestoreFrom::Snapshot, "snapshots/orders")] {
-            let mut h = Harness::new(Restore::new(lines_plan(from, prefix, chunk)), world.clone(), seed);
+            let mut plan = lines_plan(from, prefix, chunk);
+            plan.parallel = parallel;
+            let mut h = Harness::new(Restore::new(plan), world.clone(), seed);
             let summary = h.run_to_end().clone();
             prop_assert_eq!(&summary.error, &None);
             prop_assert_eq!(summary.unreadable, 0);

@@ -155,6 +155,9 @@ pub struct RestoreArgs {
     /// Restore only the keys in FILE, one per line, as plain JSON ({"id":"a"}) or DynamoDB-JSON.
     #[arg(long, value_name = "FILE")]
     pub keys: Option<std::path::PathBuf>,
+    /// Read this many of a dump's segments at once.
+    #[arg(long, default_value_t = 1)]
+    pub parallel: u32,
     /// Write at most this many items per second (halved while DynamoDB throttles).
     #[arg(long)]
     pub max_rate: Option<u32>,

@@ -369,6 +369,7 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
         plan.mode = mode;
         plan.delete_absent = (args.overwrite && at.is_some()) || undo.is_some();
         plan.undo_until = undo;
+        plan.parallel = usize::try_from(args.parallel.max(1)).unwrap_or(1);
         plan.rate_limit = context::write_rate_limit(args.max_rate, args.capacity_fraction, table_info.as_ref())?;
         if let Some(path) = &args.keys {
             if from != RestoreSource::Incremental {
