@@ -174,6 +174,8 @@ async fn the_pipelines_backup_restores_to_each_recorded_instant() {
         env.put("primary", item).await;
     }
     caught_up().await;
+    // A second on: S3 times a delete marker by LastModified, in whole seconds (its second's end).
+    clock.advance(1_000);
     let t1 = clock.now().0;
     let state1 = items(&env, "primary").await;
     clock.advance(10_000);
@@ -182,6 +184,7 @@ async fn the_pipelines_backup_restores_to_each_recorded_instant() {
     env.delete("primary", r#"{"hash":{"S":"a"},"range":{"N":"1"}}"#)
         .await;
     caught_up().await;
+    clock.advance(1_000);
     let t2 = clock.now().0;
     let state2 = items(&env, "primary").await;
     clock.advance(10_000);
@@ -410,6 +413,8 @@ async fn undo_between_puts_back_only_the_windows_changes_and_keys_restores_only_
         env.put("primary", &item(h, 1)).await;
     }
     caught_up().await;
+    // A second on: S3 times a delete marker by LastModified, in whole seconds (its second's end).
+    clock.advance(1_000);
     let t1 = clock.now().0;
     clock.advance(10_000);
     // The bad deploy: a changed, b deleted, d created.
@@ -417,6 +422,7 @@ async fn undo_between_puts_back_only_the_windows_changes_and_keys_restores_only_
     env.delete("primary", &key("b")).await;
     env.put("primary", &item("d", 666)).await;
     caught_up().await;
+    clock.advance(1_000);
     let t2 = clock.now().0;
     clock.advance(10_000);
     // After it: c changed (outside the window), d changed again (a conflict).

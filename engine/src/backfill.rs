@@ -22,7 +22,7 @@
 //! object whose name is not its key's canonical name (an older layout, see `backup_key`) is reported and
 //! left alone for `incremental-rekey`; a body that is not an item is reported.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use crate::backup_key;
@@ -269,6 +269,7 @@ impl Backfill {
 
     /// Feeds in a finished request.
     pub fn handle(&mut self, input: Input, now: Millis) {
+        self.reconciler.set_now(now);
         if self.finished {
             return;
         }
@@ -395,6 +396,7 @@ impl Backfill {
 
     /// Backoffs and the rate limit.
     pub fn handle_timeout(&mut self, now: Millis) {
+        self.reconciler.set_now(now);
         if self.finished {
             return;
         }
@@ -452,7 +454,7 @@ impl Backfill {
                 ObjectOp::Put {
                     key: backup_key::object_key(&self.plan.prefix, &self.plan.table, &key),
                     body: ddb_json::item_to_string(&item).into_bytes(),
-                    metadata: BTreeMap::new(),
+                    metadata: crate::stream::change_time_metadata(now),
                     condition: ObjectCondition::None,
                 },
             );

@@ -292,6 +292,7 @@ impl Diff {
 
     /// Feeds in a finished request.
     pub fn handle(&mut self, input: Input, now: Millis) {
+        self.reconciler.set_now(now);
         if self.finished {
             return;
         }
@@ -317,6 +318,7 @@ impl Diff {
 
     /// Backoffs and the rate limit: call at [`Diff::poll_timeout`].
     pub fn handle_timeout(&mut self, now: Millis) {
+        self.reconciler.set_now(now);
         if self.finished {
             return;
         }

@@ -148,9 +148,17 @@ pub(crate) struct Reconciler {
     need_write: VecDeque<u64>,
     need_confirm: VecDeque<u64>,
     verdicts: VecDeque<Verdict>,
+    /// The job's time at its last input: stamped on backup objects as their change time.
+    now: Millis,
 }
 
 impl Reconciler {
+    /// The time of the input being handled (backup objects written now carry it as their change time, to
+    /// the millisecond, which S3's LastModified is not).
+    pub(crate) fn set_now(&mut self, now: Millis) {
+        self.now = now;
+    }
+
     pub(crate) fn new(
         target: Target,
         schema: KeySchema,
@@ -171,6 +179,7 @@ impl Reconciler {
             need_write: VecDeque::new(),
             need_confirm: VecDeque::new(),
             verdicts: VecDeque::new(),
+            now: Millis::ZERO,
         }
     }
 
@@ -300,7 +309,7 @@ impl Reconciler {
                     Some(p) => Op::Object(ObjectOp::Put {
                         key,
                         body: ddb_json::item_to_string(p).into_bytes(),
-                        metadata: BTreeMap::new(),
+                        metadata: crate::stream::change_time_metadata(self.now),
                         condition: match target {
                             Observed::Object { etag: Some(etag), .. } => {
                                 ObjectCondition::IfMatch(etag.clone())

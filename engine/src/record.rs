@@ -246,6 +246,9 @@ impl Record {
 
     /// Feeds in a finished request.
     pub fn handle(&mut self, input: Input, now: Millis) {
+        if let Some(r) = &mut self.reconciler {
+            r.set_now(now);
+        }
         if self.finished {
             return;
         }
@@ -323,6 +326,9 @@ impl Record {
 
     /// Backoffs.
     pub fn handle_timeout(&mut self, now: Millis) {
+        if let Some(r) = &mut self.reconciler {
+            r.set_now(now);
+        }
         if self.finished {
             return;
         }

@@ -216,6 +216,17 @@ pub struct RestoreSummary {
     pub error: Option<JobError>,
 }
 
+/// The latest instant a version with this LastModified can have been written. S3 gives LastModified in
+/// whole seconds (a listing's `…:54.000Z`), so a version stamped `:54` may have been written at `:54.999`;
+/// an instant that is exactly on a second is taken as that second's end.
+fn settled(last_modified: Millis) -> Millis {
+    if last_modified.0.is_multiple_of(1000) {
+        Millis(last_modified.0 + 999)
+    } else {
+        last_modified
+    }
+}
+
 /// A version as read: its body and user metadata.
 type Got = (Vec<u8>, BTreeMap<String, String>);
 
@@ -620,7 +631,7 @@ impl Restore {
         };
         // Oldest first from here on.
         let oldest_first: Vec<&ObjectVersion> = versions.iter().rev().collect();
-        let base = oldest_first.iter().rposition(|v| v.last_modified <= at);
+        let base = oldest_first.iter().rposition(|v| settled(v.last_modified) <= at);
         if let Some(b) = base {
             if !oldest_first[b].delete_marker {
                 group.baseline = Some(group.fetches.len());
@@ -634,7 +645,7 @@ impl Restore {
                 break;
             }
             if v.delete_marker {
-                group.markers.push(v.last_modified);
+                group.markers.push(settled(v.last_modified));
             } else {
                 group.candidates.push(group.fetches.len());
                 group.fetches.push(fetch(v));
@@ -701,7 +712,7 @@ impl Restore {
         let change_time = |f: &Fetch, meta: &BTreeMap<String, String>| {
             meta.get(META_CREATION_TIME)
                 .and_then(|t| EpochTime::parse_seconds(t))
-                .map_or(f.last_modified, |t| t.0)
+                .map_or(settled(f.last_modified), |t| t.0)
         };
         let winner = g
             .candidates

@@ -48,6 +48,17 @@ pub const META_SEQUENCE_NUMBER: &str = "ddbrep-sequence-number";
 /// it (`1479499740` or `1479499740.123`).
 pub const META_CREATION_TIME: &str = "ddbrep-approximate-creation-date-time";
 
+/// The user metadata of a backup object written by a tool at `now` (backfill, backup-record, repairs): its
+/// change time, to the millisecond, for restore-table's `--at` (S3's LastModified has whole seconds). Empty
+/// at time zero (the engine's tests' clock), where no time is known.
+pub fn change_time_metadata(now: Millis) -> BTreeMap<String, String> {
+    let mut metadata = BTreeMap::new();
+    if now > Millis::ZERO {
+        metadata.insert(META_CREATION_TIME.to_owned(), EpochTime(now).to_seconds_text());
+    }
+    metadata
+}
+
 /// Why a whole batch is refused before anything is written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {

@@ -77,7 +77,14 @@ fn record(world: &mut World, changes: &[Change]) -> BTreeMap<u8, Vec<(Millis, Op
                 world.bucket.now = Millis(change);
                 world.bucket.delete(&name);
                 written.insert(k, change);
-                states.entry(k).or_default().push((Millis(change), None));
+                // A delete marker carries no change time: restore times it by its LastModified, which S3
+                // gives in whole seconds, so one on a second counts from that second's end.
+                let counted = if change.is_multiple_of(1000) {
+                    change + 999
+                } else {
+                    change
+                };
+                states.entry(k).or_default().push((Millis(counted), None));
             }
         }
     }
