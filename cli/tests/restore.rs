@@ -61,12 +61,8 @@ async fn caught_up(env: &TestEnv) {
     .unwrap();
 }
 
-fn same(a: &[Item], b: &[Item]) -> bool {
-    a.len() == b.len() && a.iter().all(|x| b.contains(x))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_backfilled_folder_restores_into_a_new_table_that_diff_tables_finds_equal() {
+/// An emulator whose table `primary` holds [`ITEMS`], backfilled into `s3://backups/inc/primary`.
+async fn backfilled() -> TestEnv {
     let env = common::start().await;
     env.create_stream_table("primary").await;
     env.create_bucket("backups", true).await;
@@ -77,6 +73,16 @@ async fn a_backfilled_folder_restores_into_a_new_table_that_diff_tables_finds_eq
         .ddbrep(&["incremental-backfill", &env.table("primary"), "s3://backups/inc"])
         .await;
     assert_eq!(backfill.code, 0, "{backfill:?}");
+    env
+}
+
+fn same(a: &[Item], b: &[Item]) -> bool {
+    a.len() == b.len() && a.iter().all(|x| b.contains(x))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfilled_folder_restores_into_a_new_table_that_diff_tables_finds_equal() {
+    let env = backfilled().await;
     let restore = env
         .ddbrep(&[
             "restore-table",
@@ -511,16 +517,7 @@ async fn undo_between_puts_back_only_the_windows_changes_and_keys_restores_only_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incremental_diff_table_finds_and_repairs_every_kind_of_difference() {
-    let env = common::start().await;
-    env.create_stream_table("primary").await;
-    env.create_bucket("backups", true).await;
-    for item in ITEMS {
-        env.put("primary", item).await;
-    }
-    let backfill = env
-        .ddbrep(&["incremental-backfill", &env.table("primary"), "s3://backups/inc"])
-        .await;
-    assert_eq!(backfill.code, 0, "{backfill:?}");
+    let env = backfilled().await;
     let primary = env.table("primary");
     let check = || async {
         env.ddbrep(&[
