@@ -928,7 +928,9 @@ impl Restore {
             Some(_) => self.summary.written += 1,
             None => self.summary.deleted += 1,
         }
-        if self.plan.dry_run {
+        // A dry run reports what it would write; overwriting, it still reads the table to leave out keys
+        // already in the restored state.
+        if self.plan.dry_run && self.plan.mode != RestoreMode::Overwrite {
             self.out
                 .push_back(Action::Report(RestoreEvent::Planned { key, item }));
             return;
@@ -1010,6 +1012,11 @@ impl Restore {
             if current == item.as_ref() {
                 self.uncount(item.is_some());
                 self.summary.current += 1;
+                continue;
+            }
+            if self.plan.dry_run {
+                self.out
+                    .push_back(Action::Report(RestoreEvent::Planned { key, item }));
                 continue;
             }
             let expect = match current {

@@ -534,3 +534,29 @@ fn a_write_budget_paces_the_restore() {
     h.run_to_end();
     assert!(h.world.now < Millis(1_000), "{:?}", h.world.now);
 }
+
+#[test]
+fn a_dry_run_overwrite_lists_only_the_keys_it_would_change() {
+    let mut world = World::new(schema());
+    record(&mut world, &[(1, Some(1), 0), (2, Some(2), 0), (3, Some(3), 0)]);
+    world.primary.put(item(1, 1)); // already as restored
+    world.primary.put(item(2, 900)); // differs
+    let mut p = plan(None);
+    p.mode = RestoreMode::Overwrite;
+    p.dry_run = true;
+    let before = world.primary.clone();
+    let mut h = Harness::new(Restore::new(p), world, 2);
+    let summary = h.run_to_end().clone();
+    let planned: Vec<Key> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            RestoreEvent::Planned { key, .. } => Some(key.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(planned.len(), 2, "{planned:?}");
+    assert!(planned.contains(&key_of(2)) && planned.contains(&key_of(3)));
+    assert_eq!((summary.written, summary.current), (2, 1));
+    assert!(h.world.primary.same_items(&before), "a dry run writes nothing");
+}
