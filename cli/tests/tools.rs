@@ -543,3 +543,59 @@ async fn metrics_go_to_cloudwatch() {
         assert!(text.contains(expected), "{expected} in {text}");
     }
 }
+
+/// On a terminal the tools show a live progress bar on stderr instead of `[progress]` lines; piped, they
+/// print the lines. Runs the real binary under `script`, which gives it a pseudo-terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_gets_a_progress_bar_and_a_pipe_gets_progress_lines() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: `script` (util-linux) is not installed, so no pseudo-terminal");
+        return;
+    }
+    let env = start().await;
+    env.create_table("bar", false).await;
+    env.create_bucket("bars", true).await;
+    for i in 0..50 {
+        env.put("bar", &format!(r#"{{"hash":{{"S":"k{i}"}}}}"#)).await;
+    }
+    let table = env.table("bar");
+    let piped = env
+        .ddbrep(&["incremental-backfill", &table, "s3://bars/inc"])
+        .await;
+    assert_eq!(piped.code, 0, "{piped:?}");
+    assert!(!piped.tagged("progress").is_empty(), "{}", piped.stdout);
+
+    let command = format!(
+        "{} incremental-backfill {table} s3://bars/tty",
+        env!("CARGO_BIN_EXE_ddbrep")
+    );
+    let endpoint = env.endpoint.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-qec", &command, "/dev/null"]);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("TERM", "xterm")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let terminal = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{terminal}");
+    // Everything the tool printed went to the terminal: the log lines, but no [progress] line.
+    assert!(terminal.contains("[incremental-backfill]"), "{terminal}");
+    assert!(!terminal.contains("[progress]"), "{terminal}");
+    assert_eq!(env.keys("bars", "tty/bar/").await.len(), 50);
+}
