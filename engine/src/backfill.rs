@@ -51,6 +51,10 @@ pub struct BackfillPlan {
     pub repair: bool,
     /// With `verify`: afterwards, check every object of the folder against the table.
     pub extraneous: bool,
+    /// With `verify` and `repair`: write each scanned item with `If-None-Match: *` first, reading the
+    /// object only when one exists (`Reconciler::add_presumed_absent`); dropped for the rest of the run
+    /// once most such writes find an object (a backfill over an existing backup). Off for a check.
+    pub presume_absent: bool,
     /// Segments to scan, all at once.
     pub segments: Vec<u32>,
     /// `TotalSegments`.
@@ -83,6 +87,7 @@ impl BackfillPlan {
             verify: true,
             repair: true,
             extraneous: false,
+            presume_absent: true,
             segments: vec![0],
             total_segments: 1,
             page_limit: None,
@@ -211,6 +216,8 @@ pub struct Backfill {
     last_progress: Option<Millis>,
     /// The folder pass, once the scan is done (`extraneous`).
     folder: Option<FolderPass>,
+    /// Items sent through the reconcile loop presumed absent.
+    presumed: u64,
     finished: bool,
 }
 
@@ -245,6 +252,7 @@ impl Backfill {
             limit: plan.rate_limit.map(RateLimit::new),
             last_progress: None,
             folder: None,
+            presumed: 0,
             finished: false,
             plan,
         };
@@ -314,7 +322,12 @@ impl Backfill {
                             self.plan.schema.key_of(&item).map_err(|e| {
                                 JobError::Protocol(format!("an item without a valid key: {e}"))
                             })?;
-                        self.reconciler.add(key);
+                        if self.presuming() {
+                            self.presumed += 1;
+                            self.reconciler.add_presumed_absent(key, item);
+                        } else {
+                            self.reconciler.add(key);
+                        }
                     } else {
                         self.to_put.push_back(item);
                     }
@@ -368,6 +381,14 @@ impl Backfill {
                 "unexpected answer {result:?} to {tag:?}"
             ))),
         }
+    }
+
+    /// Whether to presume the next scanned item's object absent: while asked to and while, after a first
+    /// 64, fewer than half of the presumptions have missed.
+    fn presuming(&self) -> bool {
+        self.plan.presume_absent
+            && self.plan.repair
+            && (self.presumed < 64 || self.reconciler.presumed_misses() * 2 < self.presumed)
     }
 
     /// The folder pass: an object read, its key sent through the reconcile loop when its name is canonical.

@@ -113,6 +113,8 @@ struct Entry {
     target: Option<Observed>,
     source: Option<Option<Item>>,
     reported: bool,
+    /// Started without reading the target, presuming it absent (see [`Reconciler::add_presumed_absent`]).
+    presumed: bool,
 }
 
 /// Canonical equality of two optional items, leaving out the `ignore`d attributes.
@@ -150,6 +152,7 @@ pub(crate) struct Reconciler {
     verdicts: VecDeque<Verdict>,
     /// The job's time at its last input: stamped on backup objects as their change time.
     now: Millis,
+    presumed_misses: u64,
 }
 
 impl Reconciler {
@@ -180,6 +183,7 @@ impl Reconciler {
             need_confirm: VecDeque::new(),
             verdicts: VecDeque::new(),
             now: Millis::ZERO,
+            presumed_misses: 0,
         }
     }
 
@@ -203,9 +207,41 @@ impl Reconciler {
                 target: None,
                 source: None,
                 reported: false,
+                presumed: false,
             },
         );
         self.need_target.push_back(id);
+    }
+
+    /// Backup objects only: starts a key at step 4, writing `item` with `If-None-Match: *` as if step 1 had
+    /// found no object and step 2 had read `item`. Sound without those reads: the condition checks "no
+    /// object" at the write itself, and the re-read of step 5 sends the key round again if the item is no
+    /// longer `item` (so a stale `item`, e.g. from an eventually consistent scan, is corrected). An object
+    /// that exists fails the condition, and the key starts over at step 1 as if added normally. Saves the
+    /// GET of step 1 and the read of step 2 when most objects do not exist yet (a first backfill).
+    pub(crate) fn add_presumed_absent(&mut self, key: Key, item: Item) {
+        let id = self.next;
+        self.next += 1;
+        self.entries.insert(
+            id,
+            Entry {
+                key,
+                round: 1,
+                target: Some(Observed::Object {
+                    etag: None,
+                    item: None,
+                }),
+                source: Some(Some(item)),
+                reported: true,
+                presumed: true,
+            },
+        );
+        self.need_write.push_back(id);
+    }
+
+    /// Presumed-absent writes whose object existed after all (the condition failed).
+    pub(crate) fn presumed_misses(&self) -> u64 {
+        self.presumed_misses
     }
 
     pub(crate) fn poll_verdict(&mut self) -> Option<Verdict> {
@@ -446,6 +482,16 @@ impl Reconciler {
                 Ok(())
             }
             (RTag::Write(id), ObjectResult::PreconditionFailed) => {
+                // A presumption that failed: the key starts over as a normal one, the attempt not counted.
+                if let Some(e) = self.entries.get_mut(&id).filter(|e| e.presumed) {
+                    e.presumed = false;
+                    e.reported = false;
+                    e.target = None;
+                    e.source = None;
+                    self.presumed_misses += 1;
+                    self.need_target.push_back(id);
+                    return Ok(());
+                }
                 self.restart(id);
                 Ok(())
             }

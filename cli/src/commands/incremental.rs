@@ -66,6 +66,8 @@ fn scan_into_backup(args: &TableS3Args, check: Option<&DiffTableArgs>) -> Result
         plan.seed = context::seed();
         if let Some(check) = check {
             plan.repair = check.repair;
+            // A check reports what is missing: no write before the object is read.
+            plan.presume_absent = false;
             // The folder holds every segment's objects: only a run over the whole table checks it.
             plan.extraneous = args.segment.is_none();
         }
