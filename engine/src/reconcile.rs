@@ -197,20 +197,22 @@ impl Reconciler {
     }
 
     pub(crate) fn add(&mut self, key: Key) {
+        let id = self.insert(Entry {
+            key,
+            round: 1,
+            target: None,
+            source: None,
+            reported: false,
+            presumed: false,
+        });
+        self.need_target.push_back(id);
+    }
+
+    fn insert(&mut self, entry: Entry) -> u64 {
         let id = self.next;
         self.next += 1;
-        self.entries.insert(
-            id,
-            Entry {
-                key,
-                round: 1,
-                target: None,
-                source: None,
-                reported: false,
-                presumed: false,
-            },
-        );
-        self.need_target.push_back(id);
+        self.entries.insert(id, entry);
+        id
     }
 
     /// Backup objects only: starts a key at step 4, writing `item` with `If-None-Match: *` as if step 1 had
@@ -220,22 +222,17 @@ impl Reconciler {
     /// that exists fails the condition, and the key starts over at step 1 as if added normally. Saves the
     /// GET of step 1 and the read of step 2 when most objects do not exist yet (a first backfill).
     pub(crate) fn add_presumed_absent(&mut self, key: Key, item: Item) {
-        let id = self.next;
-        self.next += 1;
-        self.entries.insert(
-            id,
-            Entry {
-                key,
-                round: 1,
-                target: Some(Observed::Object {
-                    etag: None,
-                    item: None,
-                }),
-                source: Some(Some(item)),
-                reported: true,
-                presumed: true,
-            },
-        );
+        let id = self.insert(Entry {
+            key,
+            round: 1,
+            target: Some(Observed::Object {
+                etag: None,
+                item: None,
+            }),
+            source: Some(Some(item)),
+            reported: true,
+            presumed: true,
+        });
         self.need_write.push_back(id);
     }
 

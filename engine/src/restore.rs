@@ -384,6 +384,8 @@ pub struct Restore {
     /// The dump segments or snapshot being read (at most `parallel` at once).
     readers: Vec<LineReader>,
     batch: Vec<Write>,
+    /// The keys of `batch`, to find a repeated one without deriving each write's key again.
+    batch_keys: Vec<Key>,
     /// Overwrite: keys and their restored states, waiting to have their current items read.
     observe: Vec<(Key, Option<Item>)>,
     /// Writes waiting for room in the outbox (reads wait while there are any).
@@ -415,6 +417,7 @@ impl Restore {
             line_objects: VecDeque::new(),
             readers: Vec::new(),
             batch: Vec::new(),
+            batch_keys: Vec::new(),
             observe: Vec::new(),
             writes: VecDeque::new(),
             limit: plan.rate_limit.map(RateLimit::new),
@@ -955,13 +958,10 @@ impl Restore {
             (item, _) => {
                 // BatchWriteItem refuses two writes to one key: a repeated key starts a new batch. (A dump
                 // or snapshot holds each key once; if one did not, which of its lines wins is not defined.)
-                let repeated = self.batch.iter().any(|w| match w {
-                    Write::Put(i) => self.plan.schema.key_of(i).is_ok_and(|k| k == key),
-                    Write::Delete(k) => *k == key,
-                });
-                if repeated {
+                if self.batch_keys.contains(&key) {
                     self.flush();
                 }
+                self.batch_keys.push(key.clone());
                 self.batch.push(match item {
                     Some(item) => Write::Put(item),
                     None => Write::Delete(key),
@@ -988,6 +988,7 @@ impl Restore {
         if self.batch.is_empty() {
             return;
         }
+        self.batch_keys.clear();
         let writes = std::mem::take(&mut self.batch);
         self.writes
             .push_back((Tag::Batch, TableOp::BatchWrite { writes }));

@@ -101,6 +101,17 @@ pub async fn open_table(
     location: &TableLocation,
     connection: &Connection,
 ) -> Result<(DynamoTable, TableInfo), CliError> {
+    open_table_if_exists(location, connection).await?.ok_or_else(|| {
+        CliError::failed(format!("table {location} does not exist"))
+            .hinted("check the table name, the region and the endpoint")
+    })
+}
+
+/// [`open_table`], with `None` for a table that does not exist (a tool that may create it).
+pub async fn open_table_if_exists(
+    location: &TableLocation,
+    connection: &Connection,
+) -> Result<Option<(DynamoTable, TableInfo)>, CliError> {
     let client = aws::dynamodb(
         location.region.as_deref(),
         location.endpoint.as_deref(),
@@ -110,10 +121,7 @@ pub async fn open_table(
     let described = client.describe_table().table_name(&location.table).send().await;
     let out = match described {
         Ok(out) => out,
-        Err(e) if code(&e) == Some("ResourceNotFoundException") => {
-            return Err(CliError::failed(format!("table {location} does not exist"))
-                .hinted("check the table name, the region and the endpoint"))
-        }
+        Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(None),
         Err(e) => {
             return Err(
                 CliError::failed(format!("cannot describe table {location}: {}", describe(&e)))
@@ -144,14 +152,14 @@ pub async fn open_table(
             .and_then(|n| u64::try_from(n).ok())
             .unwrap_or(0),
     };
-    Ok((
+    Ok(Some((
         DynamoTable {
             client,
             name: location.table.clone(),
             schema,
         },
         info,
-    ))
+    )))
 }
 
 /// Connects to a bucket and checks that it exists.

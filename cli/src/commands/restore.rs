@@ -14,12 +14,12 @@ use ddbrep_engine::restore::{Restore, RestoreEvent, RestoreFrom, RestoreMode, Re
 use ddbrep_engine::time::Millis;
 use serde_json::json;
 
-use super::context::{self, open_bucket, open_table, Progress};
+use super::context::{self, open_bucket, open_table_if_exists, Progress};
 use super::diff_tables::key_fields;
 use super::{RestoreArgs, RestoreSource};
 use crate::drive::aws::{self, Connection};
 use crate::drive::dynamo::{DynamoTable, DynamoTables};
-use crate::drive::errors::{code, describe};
+use crate::drive::errors::describe;
 use crate::drive::run::{run, Clock};
 use crate::drive::s3::S3Bucket;
 use crate::drive::sink::NoSink;
@@ -136,24 +136,6 @@ async fn create_table(
         name: location.table.clone(),
         schema: schema.clone(),
     })
-}
-
-/// Whether the table exists (DescribeTable answers it).
-async fn table_exists(location: &TableLocation, connection: &Connection) -> Result<bool, CliError> {
-    let client = aws::dynamodb(
-        location.region.as_deref(),
-        location.endpoint.as_deref(),
-        connection,
-    )
-    .await;
-    match client.describe_table().table_name(&location.table).send().await {
-        Ok(_) => Ok(true),
-        Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(false),
-        Err(e) => Err(CliError::failed(format!(
-            "cannot describe table {location}: {}",
-            describe(&e)
-        ))),
-    }
 }
 
 fn describe_source(from: RestoreSource) -> &'static str {
@@ -291,7 +273,8 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
                 describe_source(from)
             )));
         }
-        let exists = table_exists(&args.table, &connection).await?;
+        let existing = open_table_if_exists(&args.table, &connection).await?;
+        let exists = existing.is_some();
         if undo.is_some() && !exists {
             return Err(CliError::usage(format!(
                 "--undo-between works on an existing table; {} does not exist",
@@ -299,8 +282,7 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
             )));
         }
         let mut table_info = None;
-        let (table, schema, mode) = if exists {
-            let (table, info) = open_table(&args.table, &connection).await?;
+        let (table, schema, mode) = if let Some((table, info)) = existing {
             table_info = Some(info);
             if let Some(given) = &given_schema {
                 if *given != table.schema {
