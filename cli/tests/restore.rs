@@ -590,3 +590,140 @@ async fn incremental_diff_table_finds_and_repairs_every_kind_of_difference() {
         items(&env, "check").await
     );
 }
+
+/// A folder in the original's layouts (built here the way the original names objects: the backup Lambda
+/// hashed the stream's key order, older versions MD5) is read by incremental-record-history, reported by
+/// incremental-diff-table, migrated by incremental-rekey (a dry run first), then checks clean, restores
+/// exactly, keeps its history, and a second rekey does nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_in_the_originals_layouts_is_read_then_migrated_by_incremental_rekey() {
+    use ddbrep_engine::backup_key;
+    use ddbrep_engine::model::{KeySchema, ScalarType};
+    let clock = Arc::new(ManualClock::new(Millis(1_780_000_000_000)));
+    let env = common::start_with(ddbrep_emu::Emulator::builder().clock(clock.clone())).await;
+    env.create_stream_table("primary").await;
+    env.create_bucket("backups", true).await;
+    for item in ITEMS {
+        env.put("primary", item).await;
+    }
+    let schema = KeySchema::composite("hash", ScalarType::S, "range", ScalarType::N);
+    // Each key's names: 0 ours (sorted), 1 SHA-256 of the other order, 2 and 3 the MD5 ones.
+    let names = |item: &str| -> Vec<String> {
+        let key = schema.key_of(&ddb_json::parse_item(item).unwrap()).unwrap();
+        backup_key::candidate_object_keys("inc", "primary", &key)
+    };
+    let put = |name: String, body: String| {
+        let s3 = env.s3.clone();
+        let clock = clock.clone();
+        async move {
+            clock.advance(1_000);
+            s3.put_object()
+                .bucket("backups")
+                .key(name)
+                .body(aws_sdk_s3::primitives::ByteStream::from(body.into_bytes()))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let older = r#"{"hash":{"S":"a"},"range":{"N":"2"},"old":{"BOOL":true}}"#;
+    // Item 0: only under the other order's name, with an older state before it.
+    put(names(ITEMS[0])[1].clone(), ITEMS[0].replace("AAEC", "BBEC")).await;
+    put(names(ITEMS[0])[1].clone(), ITEMS[0].to_owned()).await;
+    // Item 1: an older state under our name (the backfill), its current state under the other order's.
+    put(names(ITEMS[1])[0].clone(), older.to_owned()).await;
+    put(names(ITEMS[1])[1].clone(), ITEMS[1].to_owned()).await;
+    // Item 2: an MD5 name (before the original moved to SHA-256). Item 3: our name.
+    put(names(ITEMS[2])[2].clone(), ITEMS[2].to_owned()).await;
+    put(names(ITEMS[3])[0].clone(), ITEMS[3].to_owned()).await;
+    clock.advance(1_000);
+    let primary = env.table("primary");
+    let history = |key: &'static str| {
+        let env = &env;
+        let primary = primary.clone();
+        async move {
+            let run = env
+                .ddbrep(&["incremental-record-history", &primary, "s3://backups/inc", key])
+                .await;
+            assert_eq!(run.code, 0, "{run:?}");
+            run.stdout
+        }
+    };
+    let history_before = history(r#"{"hash":"a","range":2}"#).await;
+    assert_eq!(history_before.matches("Modified:").count(), 2, "{history_before}");
+    let check = env
+        .ddbrep(&[
+            "incremental-diff-table",
+            &primary,
+            "s3://backups/inc",
+            "--exit-code",
+        ])
+        .await;
+    assert_eq!(check.code, 1, "{check:?}");
+    assert_eq!(check.tagged("unreadable").len(), 3, "{}", check.stdout);
+
+    let listing = env.keys("backups", "inc/primary/").await;
+    let dry = env
+        .ddbrep(&["incremental-rekey", &primary, "s3://backups/inc", "--dry-run"])
+        .await;
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert_eq!(dry.tagged("rekey").len(), 3, "{}", dry.stdout);
+    assert_eq!(env.keys("backups", "inc/primary/").await, listing);
+
+    let rekey = env
+        .ddbrep(&["incremental-rekey", &primary, "s3://backups/inc"])
+        .await;
+    assert_eq!(rekey.code, 0, "{rekey:?}");
+    let lines = rekey.tagged("rekey");
+    assert_eq!(lines.len(), 3, "{}", rekey.stdout);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(r#"{"hash":"a","range":2}"#) && l.contains("state copied from")),
+        "{lines:?}"
+    );
+    let mut ours: Vec<String> = ITEMS.iter().map(|i| names(i)[0].clone()).collect();
+    ours.sort();
+    assert_eq!(env.keys("backups", "inc/primary/").await, ours);
+    for item in ITEMS {
+        let body = env.get_object("backups", &names(item)[0]).await;
+        assert_eq!(
+            ddb_json::parse_item(std::str::from_utf8(&body).unwrap()).unwrap(),
+            ddb_json::parse_item(item).unwrap()
+        );
+    }
+
+    let clean = env
+        .ddbrep(&[
+            "incremental-diff-table",
+            &primary,
+            "s3://backups/inc",
+            "--exit-code",
+        ])
+        .await;
+    assert_eq!(clean.code, 0, "{clean:?}");
+    assert_eq!(clean.tagged("discrepancies"), ["0"]);
+    assert_eq!(history(r#"{"hash":"a","range":2}"#).await, history_before);
+    let restore = env
+        .ddbrep(&[
+            "restore-table",
+            "s3://backups/inc/primary",
+            &env.table("restored"),
+            "--key-schema",
+            KEY_SCHEMA,
+        ])
+        .await;
+    assert_eq!(restore.code, 0, "{restore:?}");
+    assert!(same(
+        &items(&env, "restored").await,
+        &items(&env, "primary").await
+    ));
+
+    let again = env
+        .ddbrep(&["incremental-rekey", &primary, "s3://backups/inc", "--json"])
+        .await;
+    assert_eq!(again.code, 0, "{again:?}");
+    let summary: serde_json::Value = serde_json::from_str(again.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["migrated"], 0, "{}", again.stdout);
+    assert_eq!(summary["already"], 3, "{}", again.stdout);
+}

@@ -51,14 +51,21 @@ pub fn legacy_key_jsons(key: &Key) -> Vec<String> {
 /// Every object key an item's incremental backup may have: ours first (SHA-256 of the sorted key JSON), then
 /// SHA-256 and MD5 of every key order the original used, without repeats. Readers look them up in order.
 pub fn candidate_object_keys(prefix: &str, table: &str, key: &Key) -> Vec<String> {
+    candidate_hashes(key)
+        .into_iter()
+        .map(|hash| format!("{prefix}/{table}/{hash}"))
+        .collect()
+}
+
+/// The last segment of every name in [`candidate_object_keys`], ours first, without repeats.
+pub fn candidate_hashes(key: &Key) -> Vec<String> {
     let jsons = legacy_key_jsons(key);
     let sha = jsons.iter().map(|json| hash_key_json(json));
     let md5 = jsons.iter().map(|json| hex::encode(Md5::digest(json.as_bytes())));
     let mut out: Vec<String> = Vec::new();
     for hash in sha.chain(md5) {
-        let name = format!("{prefix}/{table}/{hash}");
-        if !out.contains(&name) {
-            out.push(name);
+        if !out.contains(&hash) {
+            out.push(hash);
         }
     }
     out

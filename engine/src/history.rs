@@ -3,12 +3,13 @@
 //! newest first, reads each version, and emits the text of `codec::history_text` on output stream 0.
 //! Performs no I/O. Holds the version list of one key (metadata only) and at most `max_in_flight` bodies.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::backup_key;
 use crate::codec::{ddb_json, history_text};
 use crate::io::{Action, Input, JobError, ObjectOp, ObjectResult, ObjectVersion};
 use crate::model::{Item, Key};
+use crate::rekey::{META_REKEY_MERGED, META_REKEY_SOURCE};
 use crate::retry::{Outbox, RetryPolicy};
 use crate::time::Millis;
 
@@ -91,6 +92,22 @@ struct Name {
     listing: bool,
 }
 
+/// A version read (or a delete marker: no item, no metadata).
+#[derive(Debug)]
+struct Fetched {
+    item: Option<Item>,
+    metadata: BTreeMap<String, String>,
+}
+
+/// `hash@version`: how rekey seals name versions.
+fn token(v: &ObjectVersion) -> String {
+    format!(
+        "{}@{}",
+        v.key.rsplit('/').next().unwrap_or_default(),
+        v.version_id
+    )
+}
+
 /// An incremental-record-history run.
 ///
 /// - Create with [`History::new`].
@@ -105,7 +122,11 @@ pub struct History {
     /// Index into `versions` of the next to emit, and bodies read ahead (`None`: not yet back).
     next_emit: usize,
     next_get: usize,
-    bodies: VecDeque<Option<Option<Item>>>,
+    bodies: VecDeque<Option<Fetched>>,
+    /// `hash@version` of every object version listed (a rekey seal copying one of them is hidden).
+    listed: BTreeSet<String>,
+    /// Legacy versions recorded by the rekey seals emitted (hidden) so far.
+    sealed: BTreeSet<String>,
     out: VecDeque<Action<HistoryEvent, HistorySummary>>,
     emitted: u64,
     sorted: bool,
@@ -132,6 +153,8 @@ impl History {
             next_emit: 0,
             next_get: 0,
             bodies: VecDeque::new(),
+            listed: BTreeSet::new(),
+            sealed: BTreeSet::new(),
             out: VecDeque::new(),
             emitted: 0,
             sorted: false,
@@ -201,8 +224,10 @@ impl History {
                 Ok(())
             }
             (Tag::Get(i), result) => {
+                let mut meta = BTreeMap::new();
                 let item = match result {
-                    ObjectResult::Got { body, .. } => {
+                    ObjectResult::Got { body, metadata, .. } => {
+                        meta = metadata;
                         let parsed = std::str::from_utf8(&body)
                             .ok()
                             .and_then(|t| ddb_json::parse_item(t).ok());
@@ -226,7 +251,7 @@ impl History {
                 };
                 let offset = i.saturating_sub(self.next_emit);
                 if let Some(slot) = self.bodies.get_mut(offset) {
-                    *slot = Some(item);
+                    *slot = Some(Fetched { item, metadata: meta });
                 }
                 self.emit_ready();
                 Ok(())
@@ -239,13 +264,31 @@ impl History {
 
     fn emit_ready(&mut self) {
         while let Some(Some(_)) = self.bodies.front() {
-            let Some(Some(item)) = self.bodies.pop_front() else {
+            if self.rekey_marker(self.next_emit) == Some(false) {
+                // Wait for the seals that may record this marker.
+                break;
+            }
+            let hidden = self.rekey_marker(self.next_emit) == Some(true);
+            let Some(Some(fetched)) = self.bodies.pop_front() else {
                 break;
             };
             let Some(v) = self.versions.get(self.next_emit) else {
                 break;
             };
             self.next_emit += 1;
+            if hidden {
+                continue;
+            }
+            // A rekey seal repeats a version still listed under a legacy name: shown there, at its time.
+            if let Some(source) = fetched.metadata.get(META_REKEY_SOURCE) {
+                if self.listed.contains(source) {
+                    if let Some(merged) = fetched.metadata.get(META_REKEY_MERGED) {
+                        self.sealed.extend(merged.split_whitespace().map(str::to_owned));
+                    }
+                    continue;
+                }
+            }
+            let item = fetched.item;
             let text = if v.delete_marker || item.is_some() {
                 match self.plan.format {
                     HistoryFormat::Text => history_text::version_block(v.last_modified, item.as_ref()),
@@ -262,6 +305,46 @@ impl History {
                 bytes: text.into_bytes(),
             });
         }
+    }
+
+    /// Whether version `i` is the delete marker incremental-rekey put on a legacy name: `Some(true)` (hide
+    /// it), `None` (a version to show), `Some(false)` (undecided: a seal that may record it is not read
+    /// yet). The marker is rekey's when a seal lists the name's newest object version before it; such a
+    /// seal was written after that version and before the marker.
+    fn rekey_marker(&self, i: usize) -> Option<bool> {
+        let v = self.versions.get(i)?;
+        let canonical = &self.names.first()?.object_key;
+        if !v.delete_marker || v.key == *canonical {
+            return None;
+        }
+        let x = self.versions[i + 1..]
+            .iter()
+            .find(|w| w.key == v.key && !w.delete_marker)?;
+        let wanted = token(x);
+        if self.sealed.contains(&wanted) {
+            return Some(true);
+        }
+        for (j, w) in self.versions.iter().enumerate().skip(i + 1) {
+            if w.last_modified < x.last_modified {
+                break;
+            }
+            if w.key != *canonical || w.delete_marker {
+                continue;
+            }
+            match self.bodies.get(j - self.next_emit) {
+                Some(Some(f)) => {
+                    let records = f
+                        .metadata
+                        .get(META_REKEY_MERGED)
+                        .is_some_and(|m| m.split_whitespace().any(|t| t == wanted));
+                    if records {
+                        return Some(true);
+                    }
+                }
+                _ => return Some(false),
+            }
+        }
+        None
     }
 
     /// Backoffs.
@@ -297,13 +380,22 @@ impl History {
             self.sorted = true;
             // Newest first across names; a stable sort keeps S3's newest-first order within one key.
             self.versions.sort_by_key(|v| std::cmp::Reverse(v.last_modified));
+            self.listed = self
+                .versions
+                .iter()
+                .filter(|v| !v.delete_marker)
+                .map(token)
+                .collect();
         }
         while self.next_get < self.versions.len() && self.outbox.has_room() {
             let i = self.next_get;
             self.next_get += 1;
             let v = &self.versions[i];
             if v.delete_marker {
-                self.bodies.push_back(Some(None));
+                self.bodies.push_back(Some(Fetched {
+                    item: None,
+                    metadata: BTreeMap::new(),
+                }));
             } else {
                 self.bodies.push_back(None);
                 let op = ObjectOp::Get {

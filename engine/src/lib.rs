@@ -37,6 +37,7 @@ pub mod io;
 pub mod model;
 mod reconcile;
 pub mod record;
+pub mod rekey;
 pub mod restore;
 pub mod retry;
 pub mod snapshot;

@@ -210,6 +210,10 @@ pub struct RestoreSummary {
     pub conflicts: u64,
     /// Overwrite: keys the table already held in the restored state (nothing written).
     pub current: u64,
+    /// Incremental: objects under another name than their key's canonical one (a folder in the original's
+    /// layouts, not yet migrated by incremental-rekey). Their states are written, but such a name never
+    /// deletes a key: after a rekey its delete marker only says the state moved to the canonical name.
+    pub legacy: u64,
     /// At an instant: the oldest LastModified of any version listed (a TIME before it restores nothing).
     pub oldest: Option<Millis>,
     /// Why it stopped early.
@@ -765,7 +769,12 @@ impl Restore {
         });
         match state {
             Some((i, body)) => match self.parse(&g.fetches[i], &body) {
-                Some((key, item)) => self.write(key, Some(item)),
+                Some((key, item)) => {
+                    if self.is_legacy(&g.fetches[i].object, &key) {
+                        self.summary.legacy += 1;
+                    }
+                    self.write(key, Some(item));
+                }
                 None => self.summary.unreadable += 1,
             },
             // A named key is deleted only at an instant, where its versions tell a delete from a key never
@@ -781,14 +790,24 @@ impl Restore {
                     Some(Some((body, _))) => Some((f, body)),
                     _ => None,
                 });
-                match known.map(|(f, body)| self.parse(f, body)) {
-                    Some(Some((key, _))) => self.write(key, None),
-                    Some(None) => self.summary.unreadable += 1,
+                match known.map(|(f, body)| (f.object.clone(), self.parse(f, body))) {
+                    Some((object, Some((key, _)))) if self.is_legacy(&object, &key) => {
+                        self.summary.legacy += 1
+                    }
+                    Some((_, Some((key, _)))) => self.write(key, None),
+                    Some((_, None)) => self.summary.unreadable += 1,
                     None => self.summary.absent += 1,
                 }
             }
             None => self.summary.absent += 1,
         }
+    }
+
+    /// Whether a folder object's name is not its key's canonical name.
+    fn is_legacy(&self, object: &str, key: &Key) -> bool {
+        object
+            .strip_prefix(self.plan.prefix.as_str())
+            .is_none_or(|hash| hash != crate::backup_key::key_hash(key))
     }
 
     fn parse(&mut self, f: &Fetch, body: &[u8]) -> Option<(Key, Item)> {

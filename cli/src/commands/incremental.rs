@@ -1,13 +1,14 @@
 //! `incremental-backfill` (engine: `backfill.rs`) and `incremental-snapshot` (engine: `snapshot.rs`).
 
 use ddbrep_engine::backfill::{Backfill, BackfillEvent, BackfillPlan, BackfillProgress};
+use ddbrep_engine::rekey::{Rekey, RekeyEvent, RekeyOutcome, RekeyPlan, RekeyProgress};
 use ddbrep_engine::snapshot::{Snapshot, SnapshotEvent, SnapshotPlan};
 use serde_json::json;
 
 use super::context::{self, open_bucket, open_table, rate, segment_plan, Progress};
 use super::diff_tables::key_fields;
 use super::metric;
-use super::{DiffTableArgs, SnapshotArgs, TableS3Args};
+use super::{DiffTableArgs, RekeyArgs, SnapshotArgs, TableS3Args};
 use crate::drive::dynamo::DynamoTables;
 use crate::drive::run::{run, Clock};
 use crate::drive::sink::{Encryption, GzipObjects, NoSink, Sink};
@@ -127,6 +128,85 @@ fn scan_into_backup(args: &TableS3Args, check: Option<&DiffTableArgs>) -> Result
         }
         if check.is_some_and(|c| c.exit_code && !c.repair) && (discrepancies > 0 || p.unreadable > 0) {
             return Err(CliError::differences(discrepancies + p.unreadable));
+        }
+        Ok(())
+    })
+}
+
+fn rekey_line(p: &RekeyProgress) -> String {
+    format!(
+        "{} names listed, {} canonical, {} keys migrated, {} already migrated, {} unreadable, {} failed",
+        p.listed, p.canonical, p.migrated, p.already, p.unreadable, p.failed
+    )
+}
+
+/// Runs incremental-rekey: every key of the folder under its canonical name alone.
+pub fn cmd_rekey(args: &RekeyArgs) -> Result<(), CliError> {
+    let connection = args.common.connection();
+    let mut out = Output::new(
+        std::io::stdout(),
+        args.common.format(),
+        "incremental-rekey",
+        context::jobid(),
+    );
+    context::runtime()?.block_on(async {
+        let (table, _) = open_table(&args.table, &connection).await?;
+        let bucket = open_bucket(&args.s3url, &connection).await?;
+        let folder = format!("{}/{}/", args.s3url.prefix, table.name);
+        let mut plan = RekeyPlan::new(folder.clone(), table.schema.clone());
+        plan.dry_run = args.dry_run;
+        plan.seed = context::seed();
+        let progress = Progress::new(0, "names");
+        plan.progress_every = Some(progress.every());
+        let clock = Clock::start();
+        let s3 = |object: &str| format!("s3://{}/{object}", args.s3url.bucket);
+        let verb = if args.dry_run { "would migrate" } else { "migrated" };
+        let summary = run(Rekey::new(plan), clock, &Nothing, &bucket, &mut NoSink, |event, now| match event {
+            RekeyEvent::Progress(p) => {
+                progress.set(p.listed);
+                let _ = out.progress(now, &rekey_line(&p), json!({ "listed": p.listed, "canonical": p.canonical, "migrated": p.migrated, "already": p.already }), progress.is_bar());
+            }
+            RekeyEvent::Migrated { key, canonical, legacy, outcome } => {
+                let (text, exact) = key_fields(&key);
+                let (how, from) = match &outcome {
+                    RekeyOutcome::Copied { from } => ("state copied from", Some(s3(from))),
+                    RekeyOutcome::Kept => ("state kept", None),
+                    RekeyOutcome::Deleted => ("deleted", None),
+                };
+                let legacy: Vec<String> = legacy.iter().map(|o| s3(o)).collect();
+                let line = format!("{text} {verb} to {} ({how}{}); delete marker on {}", s3(&canonical), from.as_ref().map(|f| format!(" {f}")).unwrap_or_default(), if legacy.is_empty() { "none".to_owned() } else { legacy.join(", ") });
+                let _ = out.event(now, "rekey", &line, json!({ "key": exact, "canonical": s3(&canonical), "outcome": how, "from": from, "legacy": legacy, "dry_run": args.dry_run }));
+            }
+            RekeyEvent::Unreadable { object, error } => {
+                let _ = out.event(now, "unreadable", &format!("{}: {error}", s3(&object)), json!({ "object": object, "error": error }));
+            }
+            RekeyEvent::Failed { key, rounds } => {
+                let (text, exact) = key_fields(&key);
+                let _ = out.event(now, "failed", &format!("{text}: its canonical object kept changing through {rounds} rounds; run incremental-rekey again"), json!({ "key": exact, "rounds": rounds }));
+            }
+            RekeyEvent::Raced { key, canonical } => {
+                let (text, exact) = key_fields(&key);
+                let _ = out.event(now, "raced", &format!("{text}: a delete was carried onto {} while a live write landed there; run incremental-diff-table --repair", s3(&canonical)), json!({ "key": exact, "canonical": s3(&canonical) }));
+            }
+        })
+        .await
+        .map_err(|e| CliError::failed(format!("incremental-rekey: {e}")))?;
+        progress.finish();
+        let p = summary.progress;
+        let now = clock.now();
+        if !out.is_json() {
+            let _ = out.event(now, "done", &rekey_line(&p), json!({}));
+        }
+        let _ = out.summary(now, json!({
+            "listed": p.listed, "canonical": p.canonical, "migrated": p.migrated, "already": p.already,
+            "empty": p.empty, "unreadable": p.unreadable, "failed": p.failed, "raced": p.raced,
+            "dry_run": args.dry_run, "error": summary.error.as_ref().map(ToString::to_string),
+        }));
+        if let Some(e) = summary.error {
+            return Err(CliError::failed(format!("incremental-rekey {} in s3://{}/{folder}: {e}", args.table, args.s3url.bucket)));
+        }
+        if p.failed > 0 {
+            return Err(CliError::failed(format!("{} keys could not be migrated (their canonical objects kept changing); run incremental-rekey again", p.failed)));
         }
         Ok(())
     })

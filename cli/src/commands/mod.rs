@@ -88,6 +88,13 @@ pub enum Command {
     ///
     /// Example: ddbrep incremental-diff-table us-east-1/primary s3://dynamodb-backups/incremental --repair
     IncrementalDiffTable(DiffTableArgs),
+    /// Migrate an incremental backup folder written by the original tool (composite keys hashed in other
+    /// attribute orders, MD5 names: two objects for one item) to one object per key under its canonical
+    /// name, keeping each key's newest state. No version is removed, so history stays readable; idempotent
+    /// and resumable. Run it once the original's backup Lambda is replaced by ddbrep's.
+    ///
+    /// Example: ddbrep incremental-rekey us-east-1/primary s3://dynamodb-backups/incremental --dry-run
+    IncrementalRekey(RekeyArgs),
     /// Aggregate an incremental backup folder into one gzip'd line-delimited snapshot object.
     ///
     /// Example: ddbrep incremental-snapshot s3://dynamodb-backups/incremental/primary s3://dynamodb-backups/snapshots/primary
@@ -306,6 +313,20 @@ pub struct DiffTableArgs {
     pub exit_code: bool,
 }
 
+/// incremental-rekey.
+#[derive(Args, Debug)]
+pub struct RekeyArgs {
+    /// The table (its key schema tells keys from object bodies): region/table, host:port/table or local/table.
+    pub table: TableLocation,
+    /// The incremental backup folder: s3://bucket/prefix (the table name is appended).
+    pub s3url: S3Location,
+    /// List what would be migrated; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
 /// incremental-snapshot.
 #[derive(Args, Debug)]
 pub struct SnapshotArgs {
@@ -346,6 +367,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::IncrementalBackfill(args) => incremental::cmd_backfill(&args),
         Command::IncrementalSnapshot(args) => incremental::cmd_snapshot(&args),
         Command::IncrementalDiffTable(args) => incremental::cmd_diff_table(&args),
+        Command::IncrementalRekey(args) => incremental::cmd_rekey(&args),
         Command::IncrementalDiffRecord(args) => record::cmd_backup_record(&args, false),
         Command::IncrementalBackupRecord(args) => record::cmd_backup_record(&args, true),
         Command::IncrementalRecordHistory(args) => record::cmd_history(&args),
@@ -365,6 +387,7 @@ pub fn command_name(command: &Command) -> &'static str {
         Command::IncrementalBackfill(_) => "incremental-backfill",
         Command::IncrementalSnapshot(_) => "incremental-snapshot",
         Command::IncrementalDiffTable(_) => "incremental-diff-table",
+        Command::IncrementalRekey(_) => "incremental-rekey",
         Command::IncrementalDiffRecord(_) => "incremental-diff-record",
         Command::IncrementalBackupRecord(_) => "incremental-backup-record",
         Command::IncrementalRecordHistory(_) => "incremental-record-history",

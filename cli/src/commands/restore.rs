@@ -429,7 +429,7 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
         let _ = out.summary(now, json!({
             "keys": summary.keys, "written": summary.written, "deleted": summary.deleted, "absent": summary.absent,
             "present": summary.present, "unchanged": summary.unchanged, "conflicts": summary.conflicts, "current": summary.current,
-            "unreadable": summary.unreadable, "dry_run": args.dry_run,
+            "unreadable": summary.unreadable, "legacy": summary.legacy, "dry_run": args.dry_run,
             "error": summary.error.as_ref().map(ToString::to_string),
         }));
         if let Some(e) = summary.error {
@@ -444,6 +444,17 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
                     oldest.to_rfc3339()
                 )));
             }
+        }
+        if summary.legacy > 0 {
+            let _ = out.line(
+                clock.now(),
+                "note",
+                &format!(
+                    "{} objects of {} are under the original's other key names; a key under two names may restore either state: run incremental-rekey first for exact results",
+                    summary.legacy, args.source
+                ),
+                json!({ "legacy": summary.legacy }),
+            );
         }
         if summary.unreadable > 0 {
             return Err(CliError::failed(format!(
