@@ -264,11 +264,12 @@ impl History {
 
     fn emit_ready(&mut self) {
         while let Some(Some(_)) = self.bodies.front() {
-            if self.rekey_marker(self.next_emit) == Some(false) {
+            let marker = self.rekey_marker(self.next_emit);
+            if marker == Some(false) {
                 // Wait for the seals that may record this marker.
                 break;
             }
-            let hidden = self.rekey_marker(self.next_emit) == Some(true);
+            let hidden = marker == Some(true);
             let Some(Some(fetched)) = self.bodies.pop_front() else {
                 break;
             };

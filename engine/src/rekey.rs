@@ -476,14 +476,13 @@ impl Rekey {
                 }
             }
             (Step::Probe(version), result) => {
-                let read = got(result)?;
-                task.probes.insert(version, read.map(|(_, r)| r));
+                task.probes.insert(version, got(result)?);
                 if task.outstanding == 0 {
                     self.decide(id);
                 }
             }
             (Step::Winner, result) => match got(result)? {
-                Some((_, read)) => {
+                Some(read) => {
                     task.winner = Some(read);
                     self.seal(id);
                 }
@@ -925,19 +924,12 @@ fn list_op(name: &NameListing) -> ObjectOp {
     }
 }
 
-/// A GET's answer: the version and what was read, or `None` for a 404.
-fn got(result: ObjectResult) -> Result<Option<(String, Read)>, JobError> {
+/// A GET's answer: what was read, or `None` for a 404.
+fn got(result: ObjectResult) -> Result<Option<Read>, JobError> {
     match result {
         ObjectResult::Got {
-            body,
-            etag,
-            version_id,
-            metadata,
-            ..
-        } => Ok(Some((
-            version_id.unwrap_or_default(),
-            Read { body, etag, metadata },
-        ))),
+            body, etag, metadata, ..
+        } => Ok(Some(Read { body, etag, metadata })),
         ObjectResult::NotFound => Ok(None),
         other => Err(JobError::Protocol(format!(
             "unexpected answer to GetObject: {other:?}"
