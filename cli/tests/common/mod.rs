@@ -2,6 +2,8 @@
 //! checking, and the real `ddbrep` binary run against it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod interleave;
+
 use std::io::Read as _;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
