@@ -599,3 +599,125 @@ async fn a_terminal_gets_a_progress_bar_and_a_pipe_gets_progress_lines() {
     assert!(!terminal.contains("[progress]"), "{terminal}");
     assert_eq!(env.keys("bars", "tty/bar/").await.len(), 50);
 }
+
+/// The `items_per_second` of every "pacing from the capacity consumed" log line.
+fn paced_rates(stderr: &str) -> Vec<u64> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("pacing from the capacity consumed"))
+        .filter_map(|l| l.split("items_per_second=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// `--capacity-fraction` on a provisioned table starts from DescribeTable's average item size, then paces
+/// by what the table reports consumed (ReturnConsumedCapacity): a Scan is charged by its page's bytes, so
+/// small items cost far less than the half unit each the estimate assumes, and the rate goes up to what
+/// the budget really allows; `--max-rate` stays a ceiling. Writes (restore) are metered in write units.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_capacity_fraction_paces_by_the_capacity_the_table_reports_consumed() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, KeySchemaElement, KeyType, ProvisionedThroughput, ScalarAttributeType,
+    };
+    let env = start().await;
+    env.ddb
+        .create_table()
+        .table_name("provisioned")
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("hash")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("hash")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .provisioned_throughput(
+            ProvisionedThroughput::builder()
+                .read_capacity_units(100)
+                .write_capacity_units(100)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    env.create_bucket("dumps", false).await;
+    for i in 0..400 {
+        env.put(
+            "provisioned",
+            &format!(
+                r#"{{"hash":{{"S":"k{i:04}"}},"pad":{{"S":"{}"}}}}"#,
+                "x".repeat(80)
+            ),
+        )
+        .await;
+    }
+    let table = env.table("provisioned");
+    let run = |args: Vec<String>| {
+        let endpoint = env.endpoint.clone();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            common::run_ddbrep(&args, &[("AWS_ENDPOINT_URL", &endpoint), ("DDBREP_LOG", "info")]).await
+        }
+    };
+    let dump = |jobid: &str, extra: &[&str]| {
+        let mut args: Vec<String> = ["backup-table", &table, "s3://dumps/d", "--jobid", jobid]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args
+    };
+    // Half of 100 read units is 50 units/s. The estimate: 0.5 units per ~100-byte item, 100 items/s.
+    // Consumed: a page of 100 such items is ~10 KB, 3 units of 4 KB, 1.5 eventually consistent, so
+    // 0.015 units per item and some 3,000 items/s.
+    let paced = run(dump("j1", &["--capacity-fraction", "0.5"])).await;
+    assert_eq!(paced.code, 0, "{paced:?}");
+    let rates = paced_rates(&paced.stderr);
+    assert!(
+        rates.first().is_some_and(|r| (1_000..=10_000).contains(r)),
+        "{rates:?}\n{}",
+        paced.stderr
+    );
+    let lines = gunzip(&env.get_object("dumps", "d/j1/0").await);
+    assert_eq!(lines.lines().count(), 400);
+    // --max-rate is a ceiling for the measured rate too.
+    let capped = run(dump("j2", &["--capacity-fraction", "0.5", "--max-rate", "200"])).await;
+    assert_eq!(capped.code, 0, "{capped:?}");
+    assert_eq!(paced_rates(&capped.stderr), [200], "{}", capped.stderr);
+    // Without a fraction nothing is metered.
+    let unmetered = run(dump("j3", &["--max-rate", "100000"])).await;
+    assert_eq!(unmetered.code, 0, "{unmetered:?}");
+    assert!(paced_rates(&unmetered.stderr).is_empty(), "{}", unmetered.stderr);
+
+    // A restore into the table is metered in write units: one per item under 1 KB, so the budget of
+    // 50 units/s is 50 items/s. Thirty items changed since the dump are put back.
+    for i in 0..30 {
+        env.put(
+            "provisioned",
+            &format!(r#"{{"hash":{{"S":"k{i:04}"}},"pad":{{"S":"changed"}}}}"#),
+        )
+        .await;
+    }
+    let restore = run([
+        "restore-table",
+        "s3://dumps/d/j1",
+        &table,
+        "--overwrite",
+        "--capacity-fraction",
+        "0.5",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect())
+    .await;
+    assert_eq!(restore.code, 0, "{restore:?}");
+    assert!(restore.stdout.contains("Wrote 30 items"), "{}", restore.stdout);
+    assert_eq!(paced_rates(&restore.stderr), [50], "{}", restore.stderr);
+}

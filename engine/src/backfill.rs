@@ -577,6 +577,14 @@ impl Backfill {
     }
 
     /// When to call [`Backfill::handle_timeout`].
+    /// A new budget, items per second, e.g. measured from the capacity the table reports consumed; the
+    /// adaptive rate keeps any cut it is recovering from. No effect without a budget in the plan.
+    pub fn retarget(&mut self, items_per_second: u32) {
+        if let Some(limit) = &mut self.limit {
+            limit.retarget(items_per_second);
+        }
+    }
+
     pub fn poll_timeout(&self) -> Option<Millis> {
         if self.finished {
             return None;
@@ -587,7 +595,7 @@ impl Backfill {
     }
 }
 
-crate::io::impl_job!(Backfill, BackfillEvent, BackfillSummary);
+crate::io::impl_job!(Backfill, BackfillEvent, BackfillSummary, paced);
 
 /// The object key of an item's backup, for drivers and tests: `{prefix}/{table}/{key hash}`.
 pub fn object_key_of(plan: &BackfillPlan, key: &Key) -> String {

@@ -338,6 +338,14 @@ impl Diff {
     }
 
     /// When to call [`Diff::handle_timeout`].
+    /// A new budget, items per second, e.g. measured from the capacity the table reports consumed; the
+    /// adaptive rate keeps any cut it is recovering from. No effect without a budget in the plan.
+    pub fn retarget(&mut self, items_per_second: u32) {
+        if let Some(limit) = &mut self.limit {
+            limit.retarget(items_per_second);
+        }
+    }
+
     pub fn poll_timeout(&self) -> Option<Millis> {
         if self.finished {
             return None;
@@ -567,7 +575,7 @@ impl Diff {
     }
 }
 
-crate::io::impl_job!(Diff, DiffEvent, DiffSummary);
+crate::io::impl_job!(Diff, DiffEvent, DiffSummary, paced);
 
 /// Checks a segment list against `TotalSegments` (1 to 1,000,000, each segment below it, no repeats).
 pub(crate) fn check_segments(segments: &[u32], total: u32) -> Result<(), JobError> {

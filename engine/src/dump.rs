@@ -289,6 +289,14 @@ impl Dump {
     }
 
     /// When to call [`Dump::handle_timeout`].
+    /// A new budget, items per second, e.g. measured from the capacity the table reports consumed; the
+    /// adaptive rate keeps any cut it is recovering from. No effect without a budget in the plan.
+    pub fn retarget(&mut self, items_per_second: u32) {
+        if let Some(limit) = &mut self.limit {
+            limit.retarget(items_per_second);
+        }
+    }
+
     pub fn poll_timeout(&self) -> Option<Millis> {
         if self.finished {
             return None;
@@ -299,4 +307,4 @@ impl Dump {
     }
 }
 
-crate::io::impl_job!(Dump, DumpEvent, DumpSummary);
+crate::io::impl_job!(Dump, DumpEvent, DumpSummary, paced);

@@ -480,12 +480,26 @@ pub trait Job {
     fn poll(&mut self) -> Option<Action<Self::Event, Self::Summary>>;
     /// When to call `handle_timeout`, if anything is waiting for time.
     fn poll_timeout(&self) -> Option<Millis>;
+    /// A new items-per-second budget, measured by the driver from the capacity the table reports
+    /// consumed (see [`crate::retry::CapacityMeter`]). Jobs without a budget ignore it.
+    fn retarget(&mut self, _items_per_second: u32) {}
 }
 
 /// Implements [`Job`] for a job type by delegating to its inherent `handle`, `handle_timeout`, `poll` and
 /// `poll_timeout` (each job keeps those inherent, so callers need not import the trait).
 macro_rules! impl_job {
     ($job:ty, $event:ty, $summary:ty) => {
+        $crate::io::impl_job!($job, $event, $summary, {});
+    };
+    // `paced`: the job has a rate limit, and an inherent `retarget`.
+    ($job:ty, $event:ty, $summary:ty, paced) => {
+        $crate::io::impl_job!($job, $event, $summary, {
+            fn retarget(&mut self, items_per_second: u32) {
+                <$job>::retarget(self, items_per_second);
+            }
+        });
+    };
+    ($job:ty, $event:ty, $summary:ty, { $($extra:tt)* }) => {
         impl $crate::io::Job for $job {
             type Event = $event;
             type Summary = $summary;
@@ -501,6 +515,7 @@ macro_rules! impl_job {
             fn poll_timeout(&self) -> Option<$crate::time::Millis> {
                 <$job>::poll_timeout(self)
             }
+            $($extra)*
         }
     };
 }

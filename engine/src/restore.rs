@@ -1325,6 +1325,14 @@ impl Restore {
     }
 
     /// When to call [`Restore::handle_timeout`].
+    /// A new budget, items per second, e.g. measured from the capacity the table reports consumed; the
+    /// adaptive rate keeps any cut it is recovering from. No effect without a budget in the plan.
+    pub fn retarget(&mut self, items_per_second: u32) {
+        if let Some(limit) = &mut self.limit {
+            limit.retarget(items_per_second);
+        }
+    }
+
     pub fn poll_timeout(&self) -> Option<Millis> {
         if self.finished {
             return None;
@@ -1338,4 +1346,4 @@ impl Restore {
     }
 }
 
-crate::io::impl_job!(Restore, RestoreEvent, RestoreSummary);
+crate::io::impl_job!(Restore, RestoreEvent, RestoreSummary, paced);

@@ -158,6 +158,19 @@ impl RateLimit {
         Millis(u64::try_from(self.allowed_at_us.div_ceil(1000)).unwrap_or(u64::MAX))
     }
 
+    /// A new budget of `per_second` items per second (at least 1), e.g. from measured capacity use. The
+    /// rate now keeps its place below the budget: a cut still recovering stays cut.
+    pub fn retarget(&mut self, per_second: u32) {
+        let per_second = per_second.max(1);
+        let cut = self.per_second < self.ceiling;
+        self.ceiling = per_second;
+        self.per_second = if cut {
+            self.per_second.min(per_second)
+        } else {
+            per_second
+        };
+    }
+
     /// Charges `items` consumed at `now`.
     pub fn charge(&mut self, items: usize, now: Millis) {
         self.grow(now);
@@ -165,6 +178,87 @@ impl RateLimit {
         let floor = now_us.saturating_sub(RATE_BURST_US);
         let cost = (items as u128) * 1_000_000 / u128::from(self.per_second);
         self.allowed_at_us = self.allowed_at_us.max(floor) + cost;
+    }
+}
+
+/// Turns a budget in capacity units per second (a fraction of a table's provisioned capacity) into items
+/// per second from what DynamoDB reports consumed (`ReturnConsumedCapacity`). The estimate from
+/// DescribeTable's average item size can be far off: a Scan is charged by the bytes of its page
+/// (eventually consistent, 0.5 units per 4 KB), not per item, so small items cost a small fraction of a
+/// unit each; and TableSizeBytes / ItemCount are only refreshed every six hours. The meter weighs the
+/// requests it is shown, recent ones most (each older one counts [`METER_DECAY`] as much as the next), and
+/// answers the rate the budget allows at their cost per item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapacityMeter {
+    budget: f64,
+    /// Units and items, decayed.
+    units: f64,
+    items: f64,
+    /// Units and items, all of them.
+    total_units: f64,
+    total_items: u64,
+    rate: Option<u32>,
+}
+
+/// Below this many items measured, the meter keeps the estimate it started from.
+pub const METER_MIN_ITEMS: u64 = 10;
+
+/// The weight of a request against the one after it.
+pub const METER_DECAY: f64 = 0.9;
+
+impl CapacityMeter {
+    /// A meter for a budget of `units_per_second` capacity units.
+    pub fn new(units_per_second: f64) -> CapacityMeter {
+        CapacityMeter {
+            budget: units_per_second.max(0.0),
+            units: 0.0,
+            items: 0.0,
+            total_units: 0.0,
+            total_items: 0,
+            rate: None,
+        }
+    }
+
+    /// The budget, capacity units per second.
+    pub fn budget(&self) -> f64 {
+        self.budget
+    }
+
+    /// Capacity units consumed so far, as reported.
+    pub fn total_units(&self) -> f64 {
+        self.total_units
+    }
+
+    /// Items those units paid for.
+    pub fn total_items(&self) -> u64 {
+        self.total_items
+    }
+
+    /// Units per item lately, once enough items have been measured.
+    pub fn units_per_item(&self) -> Option<f64> {
+        (self.total_items >= METER_MIN_ITEMS && self.units > 0.0 && self.items > 0.0)
+            .then(|| self.units / self.items)
+    }
+
+    /// A request consumed `units` for `items` items. Answers the new items-per-second rate when it differs
+    /// from the last one answered by more than a tenth (so a job is not retargeted on every page).
+    pub fn observe(&mut self, units: f64, items: usize) -> Option<u32> {
+        if !(units.is_finite() && units >= 0.0) {
+            return None;
+        }
+        self.units = self.units * METER_DECAY + units;
+        self.items = self.items * METER_DECAY + items as f64;
+        self.total_units += units;
+        self.total_items = self.total_items.saturating_add(items as u64);
+        let per_item = self.units_per_item()?;
+        let rate = (self.budget / per_item).floor().clamp(1.0, f64::from(u32::MAX)) as u32;
+        let moved = self
+            .rate
+            .is_none_or(|last| u64::from(rate.abs_diff(last)) * 10 > u64::from(last));
+        moved.then(|| {
+            self.rate = Some(rate);
+            rate
+        })
     }
 }
 
@@ -423,6 +517,44 @@ mod tests {
         limit.charge(50, Millis(5_000));
         assert_eq!(limit.next_at(), Millis(6_500));
         assert!(limit.ready(Millis(6_500)));
+    }
+
+    #[test]
+    fn a_capacity_meter_turns_units_into_items_per_second() {
+        let mut meter = CapacityMeter::new(50.0);
+        // Too few items yet: no rate.
+        assert_eq!(meter.observe(0.0, 5), None);
+        // Pages of 1,000 items of 100 bytes: 100 KB, 25 units of 4 KB, 12.5 eventually consistent.
+        let rate = meter.observe(12.5, 1000).unwrap();
+        assert!((3900..=4100).contains(&rate), "{rate}");
+        // The same cost again: no retarget.
+        assert_eq!(meter.observe(12.5, 1000), None);
+        // The cost per item quadruples (a consistent BatchGetItem per item, say): the rate follows within
+        // a few requests, to a quarter.
+        let later: Vec<u32> = (0..20).filter_map(|_| meter.observe(50.0, 1000)).collect();
+        let last = *later.last().unwrap();
+        assert!((900..=1150).contains(&last), "{later:?}");
+        assert_eq!(meter.observe(f64::NAN, 10), None);
+        assert_eq!(meter.total_items(), 22_005);
+        assert_eq!(meter.total_units(), 1025.0);
+        // Big items: less than one item per second still allows one.
+        let mut big = CapacityMeter::new(1.0);
+        assert_eq!(big.observe(400.0, 10), Some(1));
+    }
+
+    #[test]
+    fn retargeting_keeps_a_cut_rate_cut() {
+        let mut limit = RateLimit::new(100);
+        limit.retarget(1000);
+        assert_eq!((limit.per_second(), limit.ceiling()), (1000, 1000));
+        limit.throttled(Millis(1_000));
+        assert_eq!(limit.per_second(), 500);
+        limit.retarget(2000);
+        assert_eq!((limit.per_second(), limit.ceiling()), (500, 2000));
+        limit.retarget(200);
+        assert_eq!((limit.per_second(), limit.ceiling()), (200, 200));
+        limit.retarget(0);
+        assert_eq!(limit.ceiling(), 1);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::context::{self, open_bucket, open_table, Progress};
 use super::metric;
 use super::BackupTableArgs;
-use crate::drive::dynamo::DynamoTables;
+use crate::drive::dynamo::{DynamoTables, Metered};
 use crate::drive::run::{run, Clock};
 use crate::drive::sink::{Encryption, GzipObjects, Sink};
 use crate::drive::Nothing;
@@ -50,7 +50,8 @@ pub fn cmd(args: &BackupTableArgs) -> Result<(), CliError> {
         jobid.clone(),
     );
     context::runtime()?.block_on(async {
-        let (table, info) = open_table(&args.table, &connection).await?;
+        let (mut table, info) = open_table(&args.table, &connection).await?;
+        table.meter = context::meter(args.max_rate, args.capacity_fraction, Some(&info), Metered::Reads);
         let bucket = open_bucket(&args.s3url, &connection).await?;
         let clock = Clock::start();
         for s in &segments {

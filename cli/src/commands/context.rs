@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Common;
 use crate::drive::aws::{self, Connection};
-use crate::drive::dynamo::DynamoTable;
+use crate::drive::dynamo::{DynamoTable, Meter, Metered};
 use crate::drive::errors::{code, describe};
 use crate::drive::s3::S3Bucket;
 use crate::error::CliError;
@@ -157,6 +157,7 @@ pub async fn open_table_if_exists(
             client,
             name: location.table.clone(),
             schema,
+            meter: None,
         },
         info,
     )))
@@ -344,6 +345,24 @@ pub fn rate_limit(
         Some(items.clamp(1.0, f64::from(u32::MAX)) as u32)
     });
     Ok(lower(max_rate, from_capacity))
+}
+
+/// With `--capacity-fraction` on a table with provisioned capacity: a meter of the table's `counts`
+/// requests against that fraction of its read or write capacity, which retargets the job's rate from the
+/// capacity its requests report consumed (the estimate of [`rate_limit`] / [`write_rate_limit`] from the
+/// average item size is only the start). `--max-rate` stays a ceiling.
+pub fn meter(
+    max_rate: Option<u32>,
+    fraction: Option<f64>,
+    info: Option<&TableInfo>,
+    counts: Metered,
+) -> Option<Meter> {
+    let capacity = info.map_or(0, |i| match counts {
+        Metered::Reads => i.read_capacity,
+        Metered::Writes => i.write_capacity,
+    });
+    let fraction = fraction.filter(|f| *f > 0.0 && *f <= 1.0)?;
+    (capacity > 0).then(|| Meter::new(capacity as f64 * fraction, counts, max_rate))
 }
 
 /// `--capacity-fraction` must be in (0, 1].

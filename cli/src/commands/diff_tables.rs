@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::context::{self, open_table, rate, segment_plan, Progress};
 use super::DiffTablesArgs;
-use crate::drive::dynamo::DynamoTables;
+use crate::drive::dynamo::{DynamoTables, Metered};
 use crate::drive::run::{run, Clock};
 use crate::drive::sink::NoSink;
 use crate::drive::Nothing;
@@ -44,7 +44,7 @@ pub fn cmd(args: &DiffTablesArgs) -> Result<(), CliError> {
     let jobid = context::jobid();
     let mut out = Output::new(std::io::stdout(), args.common.format(), "diff-tables", jobid);
     context::runtime()?.block_on(async {
-        let (primary, info) = open_table(&args.primary, &connection).await?;
+        let (mut primary, info) = open_table(&args.primary, &connection).await?;
         let (replica, _) = open_table(&args.replica, &connection).await?;
         if primary.schema != replica.schema {
             return Err(CliError::failed(format!(
@@ -59,6 +59,7 @@ pub fn cmd(args: &DiffTablesArgs) -> Result<(), CliError> {
         plan.backfill = args.backfill;
         plan.ignore = args.ignore.iter().cloned().collect::<BTreeSet<_>>();
         plan.rate_limit = context::rate_limit(args.max_rate, args.capacity_fraction, &info)?;
+        primary.meter = context::meter(args.max_rate, args.capacity_fraction, Some(&info), Metered::Reads);
         plan.seed = context::seed();
         let expected = info.item_count * segments.len() as u64 / u64::from(total.max(1));
         let passes = if args.backfill { 1 } else { 2 };

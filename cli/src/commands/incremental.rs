@@ -9,7 +9,7 @@ use super::context::{self, open_bucket, open_table, rate, segment_plan, Progress
 use super::diff_tables::key_fields;
 use super::metric;
 use super::{DiffTableArgs, RekeyArgs, SnapshotArgs, TableS3Args};
-use crate::drive::dynamo::DynamoTables;
+use crate::drive::dynamo::{DynamoTables, Metered};
 use crate::drive::run::{run, Clock};
 use crate::drive::sink::{Encryption, GzipObjects, NoSink, Sink};
 use crate::drive::Nothing;
@@ -58,8 +58,9 @@ fn scan_into_backup(args: &TableS3Args, check: Option<&DiffTableArgs>) -> Result
     let jobid = context::jobid();
     let mut out = Output::new(std::io::stdout(), args.common.format(), tool, jobid);
     context::runtime()?.block_on(async {
-        let (table, info) = open_table(&args.table, &connection).await?;
+        let (mut table, info) = open_table(&args.table, &connection).await?;
         let bucket = open_bucket(&args.s3url, &connection).await?;
+        table.meter = context::meter(args.max_rate, args.capacity_fraction, Some(&info), Metered::Reads);
         let mut plan = BackfillPlan::new(table.schema.clone(), args.s3url.prefix.clone(), table.name.clone());
         plan.segments = segments.clone();
         plan.total_segments = total;

@@ -18,7 +18,7 @@ use super::context::{self, open_bucket, open_table_if_exists, Progress};
 use super::diff_tables::key_fields;
 use super::{RestoreArgs, RestoreSource};
 use crate::drive::aws::{self, Connection};
-use crate::drive::dynamo::{DynamoTable, DynamoTables};
+use crate::drive::dynamo::{DynamoTable, DynamoTables, Metered};
 use crate::drive::errors::describe;
 use crate::drive::run::{run, Clock};
 use crate::drive::s3::S3Bucket;
@@ -135,6 +135,7 @@ async fn create_table(
         client,
         name: location.table.clone(),
         schema: schema.clone(),
+        meter: None,
     })
 }
 
@@ -404,7 +405,8 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
             }
         };
         let result = match table {
-            Some(table) => {
+            Some(mut table) => {
+                table.meter = context::meter(args.max_rate, args.capacity_fraction, table_info.as_ref(), Metered::Writes);
                 let tables = DynamoTables {
                     primary: table,
                     replica: None,

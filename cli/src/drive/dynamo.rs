@@ -2,10 +2,16 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConsumedCapacity, DeleteRequest, KeysAndAttributes, PutRequest, ReturnConsumedCapacity,
+    WriteRequest,
+};
 use aws_sdk_dynamodb::Client;
 use ddbrep_engine::io::{Expect, StoreError, TableOp, TableResult, TableSlot, Write};
 use ddbrep_engine::model::{Item, Key, KeySchema};
+use ddbrep_engine::retry::CapacityMeter;
 
 use super::convert::{item_from_sdk, item_to_sdk, key_to_sdk, ConvertError};
 use super::errors::classify;
@@ -20,6 +26,89 @@ pub struct DynamoTable {
     pub name: String,
     /// The key schema, as DescribeTable gave it.
     pub schema: KeySchema,
+    /// Set when a job's budget is a fraction of this table's capacity: its requests then ask for
+    /// `ReturnConsumedCapacity` and the meter turns the answers into a rate.
+    pub meter: Option<Meter>,
+}
+
+/// Which requests a [`Meter`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metered {
+    /// Scan, BatchGetItem, GetItem: a budget of read capacity.
+    Reads,
+    /// BatchWriteItem, PutItem, DeleteItem: a budget of write capacity.
+    Writes,
+}
+
+/// The capacity a table's requests consumed, measured against a budget of capacity units per second
+/// ([`CapacityMeter`]), shared by the job's concurrent requests. The driver loop asks it for a new rate
+/// after each answer ([`super::TableStore::take_rate`]).
+#[derive(Debug, Clone)]
+pub struct Meter(Arc<Mutex<MeterState>>);
+
+#[derive(Debug)]
+struct MeterState {
+    meter: CapacityMeter,
+    counts: Metered,
+    /// `--max-rate`, which a measured rate never exceeds.
+    cap: Option<u32>,
+    pending: Option<u32>,
+}
+
+impl Meter {
+    /// A meter of `counts` requests against `units_per_second`, never answering more than `cap` items/s.
+    pub fn new(units_per_second: f64, counts: Metered, cap: Option<u32>) -> Meter {
+        Meter(Arc::new(Mutex::new(MeterState {
+            meter: CapacityMeter::new(units_per_second),
+            counts,
+            cap,
+            pending: None,
+        })))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, MeterState> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether `op` is one this meter counts.
+    fn counts(&self, op: &TableOp) -> bool {
+        let reads = matches!(
+            op,
+            TableOp::Scan { .. } | TableOp::BatchGet { .. } | TableOp::Get { .. }
+        );
+        (self.state().counts == Metered::Reads) == reads
+    }
+
+    fn observe(&self, table: &str, units: Option<f64>, items: usize) {
+        let Some(units) = units else {
+            return;
+        };
+        let mut state = self.state();
+        if let Some(rate) = state.meter.observe(units, items) {
+            let rate = state.cap.map_or(rate, |cap| rate.min(cap));
+            tracing::info!(
+                table,
+                units_per_item = state.meter.units_per_item().unwrap_or(0.0),
+                budget_units_per_second = state.meter.budget(),
+                items_per_second = rate,
+                "pacing from the capacity consumed"
+            );
+            state.pending = Some(rate);
+        }
+    }
+
+    /// A new rate, once, when the measured one has moved.
+    pub fn take_rate(&self) -> Option<u32> {
+        self.state().pending.take()
+    }
+}
+
+/// The units of a table in a batch answer's `ConsumedCapacity` list.
+fn units_of(table: &str, consumed: &[ConsumedCapacity]) -> Option<f64> {
+    consumed
+        .iter()
+        .find(|c| c.table_name() == Some(table))
+        .and_then(ConsumedCapacity::capacity_units)
 }
 
 /// The tables of a job: the primary, and the replica for two-table jobs.
@@ -81,6 +170,13 @@ impl DynamoTable {
     /// Runs one request.
     pub async fn call(&self, op: TableOp) -> Result<TableResult, StoreError> {
         let name = self.name.as_str();
+        let meter = self.meter.as_ref().filter(|m| m.counts(&op));
+        let capacity = meter.map(|_| ReturnConsumedCapacity::Total);
+        let observe = |units: Option<f64>, items: usize| {
+            if let Some(m) = meter {
+                m.observe(name, units, items);
+            }
+        };
         match op {
             TableOp::Scan {
                 segment,
@@ -95,7 +191,8 @@ impl DynamoTable {
                     .table_name(name)
                     .consistent_read(consistent)
                     .set_exclusive_start_key(start.as_ref().map(item_to_sdk))
-                    .set_limit(limit.and_then(|l| i32::try_from(l).ok()));
+                    .set_limit(limit.and_then(|l| i32::try_from(l).ok()))
+                    .set_return_consumed_capacity(capacity);
                 if total_segments > 1 {
                     scan = scan
                         .segment(i32::try_from(segment).unwrap_or(i32::MAX))
@@ -105,6 +202,10 @@ impl DynamoTable {
                     .send()
                     .await
                     .map_err(|e| classify(&format!("Scan {name}"), &e))?;
+                observe(
+                    out.consumed_capacity().and_then(ConsumedCapacity::capacity_units),
+                    out.items().len(),
+                );
                 let last_key = out
                     .last_evaluated_key()
                     .filter(|k| !k.is_empty())
@@ -125,6 +226,7 @@ impl DynamoTable {
                     .client
                     .batch_get_item()
                     .request_items(name, request)
+                    .set_return_consumed_capacity(capacity)
                     .send()
                     .await
                     .map_err(|e| classify(&format!("BatchGetItem {name}"), &e))?;
@@ -141,6 +243,11 @@ impl DynamoTable {
                         .collect::<Result<_, _>>()?,
                     None => Vec::new(),
                 };
+                // Every key read is charged, found or not.
+                observe(
+                    units_of(name, out.consumed_capacity()),
+                    keys.len().saturating_sub(unprocessed.len()),
+                );
                 Ok(TableResult::Items {
                     items: items(name, found)?,
                     unprocessed,
@@ -152,6 +259,7 @@ impl DynamoTable {
                     .client
                     .batch_write_item()
                     .request_items(name, requests)
+                    .set_return_consumed_capacity(capacity)
                     .send()
                     .await
                     .map_err(|e| classify(&format!("BatchWriteItem {name}"), &e))?;
@@ -162,6 +270,10 @@ impl DynamoTable {
                         .collect::<Result<_, _>>()?,
                     None => Vec::new(),
                 };
+                observe(
+                    units_of(name, out.consumed_capacity()),
+                    writes.len().saturating_sub(unprocessed.len()),
+                );
                 Ok(TableResult::Written { unprocessed })
             }
             TableOp::Get { key, consistent } => {
@@ -171,25 +283,40 @@ impl DynamoTable {
                     .table_name(name)
                     .set_key(Some(key_to_sdk(&key)))
                     .consistent_read(consistent)
+                    .set_return_consumed_capacity(capacity)
                     .send()
                     .await
                     .map_err(|e| classify(&format!("GetItem {name}"), &e))?;
+                observe(
+                    out.consumed_capacity().and_then(ConsumedCapacity::capacity_units),
+                    1,
+                );
                 let item = out
                     .item()
                     .map(|i| item_from_sdk(i).map_err(unreadable(name)))
                     .transpose()?;
                 Ok(TableResult::Item(item))
             }
-            TableOp::ConditionalWrite { write, expect } => self.conditional(write, &expect).await,
+            TableOp::ConditionalWrite { write, expect } => {
+                let (result, units) = self.conditional(write, &expect, capacity).await;
+                observe(units, 1);
+                result
+            }
         }
     }
 
-    async fn conditional(&self, write: Write, expect: &Expect) -> Result<TableResult, StoreError> {
+    /// A conditional PutItem or DeleteItem, and the capacity its answer reports consumed.
+    async fn conditional(
+        &self,
+        write: Write,
+        expect: &Expect,
+        capacity: Option<ReturnConsumedCapacity>,
+    ) -> (Result<TableResult, StoreError>, Option<f64>) {
         let name = self.name.as_str();
         let condition = expect.condition(&self.schema.partition.name);
         let values = (!condition.values.is_empty()).then(|| item_to_sdk(&condition.values));
         let names: HashMap<String, String> = condition.names.into_iter().collect();
-        let result = match &write {
+        let answer = match &write {
             Write::Put(item) => self
                 .client
                 .put_item()
@@ -198,50 +325,58 @@ impl DynamoTable {
                 .condition_expression(condition.expression)
                 .set_expression_attribute_names(Some(names))
                 .set_expression_attribute_values(values)
+                .set_return_consumed_capacity(capacity)
                 .send()
                 .await
-                .map(|_| ()),
-            Write::Delete(key) => {
-                let out = self
-                    .client
-                    .delete_item()
-                    .table_name(name)
-                    .set_key(Some(key_to_sdk(key)))
-                    .condition_expression(condition.expression)
-                    .set_expression_attribute_names(Some(names))
-                    .set_expression_attribute_values(values)
-                    .send()
-                    .await;
-                return match out {
-                    Ok(_) => Ok(TableResult::Written {
-                        unprocessed: Vec::new(),
-                    }),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                    {
-                        Ok(TableResult::ConditionFailed)
-                    }
-                    Err(e) => Err(classify(&format!("DeleteItem {name}"), &e)),
-                };
-            }
+                .map(|out| out.consumed_capacity().and_then(ConsumedCapacity::capacity_units))
+                .map_err(|e| {
+                    let failed = e
+                        .as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception());
+                    (failed, classify(&format!("PutItem {name}"), &e))
+                }),
+            Write::Delete(key) => self
+                .client
+                .delete_item()
+                .table_name(name)
+                .set_key(Some(key_to_sdk(key)))
+                .condition_expression(condition.expression)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(values)
+                .set_return_consumed_capacity(capacity)
+                .send()
+                .await
+                .map(|out| out.consumed_capacity().and_then(ConsumedCapacity::capacity_units))
+                .map_err(|e| {
+                    let failed = e
+                        .as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception());
+                    (failed, classify(&format!("DeleteItem {name}"), &e))
+                }),
         };
-        match result {
-            Ok(()) => Ok(TableResult::Written {
-                unprocessed: Vec::new(),
-            }),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(TableResult::ConditionFailed)
-            }
-            Err(e) => Err(classify(&format!("PutItem {name}"), &e)),
+        match answer {
+            Ok(units) => (
+                Ok(TableResult::Written {
+                    unprocessed: Vec::new(),
+                }),
+                units,
+            ),
+            Err((true, _)) => (Ok(TableResult::ConditionFailed), None),
+            Err((false, e)) => (Err(e), None),
         }
     }
 }
 
 impl TableStore for DynamoTables {
+    fn take_rate(&self) -> Option<u32> {
+        let meters = [Some(&self.primary), self.replica.as_ref()];
+        meters
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.meter.as_ref()?.take_rate())
+            .min()
+    }
+
     async fn call(&self, slot: TableSlot, op: TableOp) -> Result<TableResult, StoreError> {
         match (slot, &self.replica) {
             (TableSlot::Primary, _) => self.primary.call(op).await,

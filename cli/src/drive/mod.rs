@@ -33,6 +33,12 @@ pub trait TableStore: Clone + Send + Sync + 'static {
         slot: TableSlot,
         op: TableOp,
     ) -> impl Future<Output = Result<TableResult, StoreError>> + Send;
+
+    /// A new items-per-second budget measured from the capacity the tables report consumed, once each
+    /// time it moves (see [`dynamo::Meter`]). The driver loop passes it to the job.
+    fn take_rate(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// Where a job's object requests go (one bucket).

@@ -118,7 +118,13 @@ where
         let sleep = tokio::time::sleep_until(clock.instant(deadline.unwrap_or(Millis(u64::MAX))));
         tokio::select! {
             Some(done) = tasks.join_next() => match done {
-                Ok(input) => job.handle(input, clock.now()),
+                Ok(input) => {
+                    let table = matches!(input, Input::Table { .. });
+                    job.handle(input, clock.now());
+                    if let Some(rate) = table.then(|| tables.take_rate()).flatten() {
+                        job.retarget(rate);
+                    }
+                }
                 Err(e) => return Err(RunError::Task(e.to_string())),
             },
             () = sleep, if deadline.is_some() => job.handle_timeout(clock.now()),

@@ -298,6 +298,7 @@ impl Handler {
                     client: client.clone(),
                     name: table,
                     schema,
+                    meter: None,
                 });
             let job = Replicate::new(records, limits.clone())?;
             let summary = self.run_replicate(job, target).await?;
