@@ -249,13 +249,7 @@ async fn the_emulators_own_pipeline_keeps_the_replica_and_the_backup_exact() {
     let env = common::start_with(ddbrep_emu::Emulator::builder().pipelines(pipelines)).await;
     env.create_stream_table("primary").await;
     write_history(&env).await;
-    tokio::time::timeout(
-        std::time::Duration::from_secs(60),
-        env.emu.pipelines().caught_up(),
-    )
-    .await
-    .expect("the pipelines catch up")
-    .unwrap();
+    env.caught_up().await;
     check_replica_and_backup(&env).await;
 }
 

@@ -60,16 +60,6 @@ async fn write_all(env: &TestEnv, keys: impl IntoIterator<Item = u32>, v: &str) 
     }
 }
 
-async fn caught_up(env: &TestEnv) {
-    tokio::time::timeout(
-        std::time::Duration::from_secs(60),
-        env.emu.pipelines().caught_up(),
-    )
-    .await
-    .expect("the backup pipeline catches up")
-    .unwrap();
-}
-
 /// An emulator on a manual clock whose backup pipeline keeps `s3://backups/inc/primary` (versioned), with
 /// an empty table, and the clock.
 async fn live() -> (Arc<TestEnv>, Arc<ManualClock>) {
@@ -149,13 +139,13 @@ async fn check_clean(env: &TestEnv) {
 async fn restore_overwrite_keeps_a_live_write_that_lands_after_its_read() {
     let (env, clock) = live().await;
     write_all(&env, 0..KEYS, "good").await;
-    caught_up(&env).await;
+    env.caught_up().await;
     // The instant to restore; a bad deploy follows.
     clock.advance(1_000);
     let at = clock.now().to_rfc3339();
     clock.advance(10_000);
     write_all(&env, 0..KEYS, "bad").await;
-    caught_up(&env).await;
+    env.caught_up().await;
 
     let raced = Arc::new(Mutex::new(BTreeSet::new()));
     let (hook, fired) = {
@@ -214,7 +204,7 @@ async fn restore_overwrite_keeps_a_live_write_that_lands_after_its_read() {
         );
     }
     assert_eq!(table.len(), KEYS as usize);
-    caught_up(&env).await;
+    env.caught_up().await;
     check_clean(&env).await;
 }
 
@@ -227,7 +217,7 @@ async fn restore_overwrite_keeps_a_live_write_that_lands_after_its_read() {
 async fn incremental_diff_table_repair_never_overwrites_the_live_pipelines_newer_backup() {
     let (env, clock) = live().await;
     write_all(&env, 0..KEYS, "old").await;
-    caught_up(&env).await;
+    env.caught_up().await;
     // Damage: a third of the objects deleted, a third holding another state, and the object of a deleted
     // item left behind (the pipeline missed the delete).
     for i in 0..KEYS {
@@ -275,7 +265,7 @@ async fn incremental_diff_table_repair_never_overwrites_the_live_pipelines_newer
                 Box::pin(async move {
                     clock.advance(1_000);
                     write_all(&env, 0..=gone, "live").await;
-                    caught_up(&env).await;
+                    env.caught_up().await;
                 })
             },
         )
@@ -315,7 +305,7 @@ async fn incremental_diff_table_repair_never_overwrites_the_live_pipelines_newer
     );
     assert_eq!(repair.code, 0, "{repair:?}");
     assert!(!repair.tagged("different").is_empty(), "{}", repair.stdout);
-    caught_up(&env).await;
+    env.caught_up().await;
     check_clean(&env).await;
     // The item written back after its object was left behind is backed up as it is now.
     assert_eq!(
@@ -355,7 +345,7 @@ async fn incremental_rekey_keeps_the_live_pipelines_write_that_lands_after_its_l
                 Box::pin(async move {
                     clock.advance(1_000);
                     write_all(&env, 0..KEYS, "live").await;
-                    caught_up(&env).await;
+                    env.caught_up().await;
                 })
             },
         )

@@ -50,17 +50,6 @@ async fn backed_up() -> (TestEnv, Arc<ManualClock>) {
     (env, clock)
 }
 
-/// Waits until the backup pipeline has every change made so far.
-async fn caught_up(env: &TestEnv) {
-    tokio::time::timeout(
-        std::time::Duration::from_secs(60),
-        env.emu.pipelines().caught_up(),
-    )
-    .await
-    .expect("the backup pipeline catches up")
-    .unwrap();
-}
-
 /// An emulator whose table `primary` holds [`ITEMS`], backfilled into `s3://backups/inc/primary`.
 async fn backfilled() -> TestEnv {
     let env = common::start().await;
@@ -174,12 +163,11 @@ async fn a_backfilled_folder_restores_into_a_new_table_that_diff_tables_finds_eq
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipelines_backup_restores_to_each_recorded_instant() {
     let (env, clock) = backed_up().await;
-    let caught_up = || caught_up(&env);
     // Three phases, ten seconds apart on the emulator's clock: the states to restore.
     for item in ITEMS {
         env.put("primary", item).await;
     }
-    caught_up().await;
+    env.caught_up().await;
     // A second on: S3 times a delete marker by LastModified, in whole seconds (its second's end).
     clock.advance(1_000);
     let t1 = clock.now().0;
@@ -189,7 +177,7 @@ async fn the_pipelines_backup_restores_to_each_recorded_instant() {
         .await;
     env.delete("primary", r#"{"hash":{"S":"a"},"range":{"N":"1"}}"#)
         .await;
-    caught_up().await;
+    env.caught_up().await;
     clock.advance(1_000);
     let t2 = clock.now().0;
     let state2 = items(&env, "primary").await;
@@ -204,7 +192,7 @@ async fn the_pipelines_backup_restores_to_each_recorded_instant() {
         r#"{"hash":{"S":"b"},"range":{"N":"-0.000000000000000000000000000000000000001"}}"#,
     )
     .await;
-    caught_up().await;
+    env.caught_up().await;
     let state3 = items(&env, "primary").await;
     assert!(!same(&state1, &state2) && !same(&state2, &state3));
 
@@ -412,13 +400,12 @@ async fn bad_input_is_a_clear_error_and_an_unreadable_object_is_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undo_between_puts_back_only_the_windows_changes_and_keys_restores_only_the_named_ones() {
     let (env, clock) = backed_up().await;
-    let caught_up = || caught_up(&env);
     let item = |h: &str, v: u32| format!(r#"{{"hash":{{"S":"{h}"}},"range":{{"N":"1"}},"v":{{"N":"{v}"}}}}"#);
     let key = |h: &str| format!(r#"{{"hash":{{"S":"{h}"}},"range":{{"N":"1"}}}}"#);
     for h in ["a", "b", "c"] {
         env.put("primary", &item(h, 1)).await;
     }
-    caught_up().await;
+    env.caught_up().await;
     // A second on: S3 times a delete marker by LastModified, in whole seconds (its second's end).
     clock.advance(1_000);
     let t1 = clock.now().0;
@@ -427,14 +414,14 @@ async fn undo_between_puts_back_only_the_windows_changes_and_keys_restores_only_
     env.put("primary", &item("a", 666)).await;
     env.delete("primary", &key("b")).await;
     env.put("primary", &item("d", 666)).await;
-    caught_up().await;
+    env.caught_up().await;
     clock.advance(1_000);
     let t2 = clock.now().0;
     clock.advance(10_000);
     // After it: c changed (outside the window), d changed again (a conflict).
     env.put("primary", &item("c", 2)).await;
     env.put("primary", &item("d", 3)).await;
-    caught_up().await;
+    env.caught_up().await;
 
     let window = [Millis(t1).to_rfc3339(), Millis(t2).to_rfc3339()];
     let run = env

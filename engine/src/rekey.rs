@@ -226,6 +226,9 @@ enum Decision {
 struct Task {
     /// The folder name that started it.
     first: String,
+    /// The version of `first` read to learn the key, kept as the seal's source when it is the newest
+    /// state (the common case: one legacy object and nothing else), which saves reading it again.
+    first_read: Option<(String, Read)>,
     key: Option<Key>,
     names: Vec<NameListing>,
     /// Canonical versions read (by version id).
@@ -404,7 +407,16 @@ impl Rekey {
             return Ok(());
         };
         match (step, result) {
-            (Step::ReadKey, ObjectResult::Got { body, .. }) => {
+            (
+                Step::ReadKey,
+                ObjectResult::Got {
+                    body,
+                    etag,
+                    version_id,
+                    metadata,
+                    ..
+                },
+            ) => {
                 let parsed = std::str::from_utf8(&body)
                     .map_err(|e| e.to_string())
                     .and_then(|t| ddb_json::parse_item(t).map_err(|e| e.to_string()))
@@ -435,6 +447,7 @@ impl Rekey {
                                 })
                                 .collect();
                             task.key = Some(key);
+                            task.first_read = version_id.map(|v| (v, Read { body, etag, metadata }));
                             if self.busy.contains(&canonical) {
                                 self.parked.push_back(id);
                             } else {
@@ -634,6 +647,13 @@ impl Rekey {
                         } else {
                             self.again(id);
                         }
+                    }
+                    (_, Some(v))
+                        if task.names[source].object == task.first
+                            && task.first_read.as_ref().is_some_and(|(read, _)| *read == v) =>
+                    {
+                        task.winner = task.first_read.as_ref().map(|(_, read)| read.clone());
+                        self.seal(id);
                     }
                     (_, Some(v)) => {
                         let object = task.names[source].object.clone();
@@ -849,6 +869,7 @@ impl Rekey {
                 id,
                 Task {
                     first: first.clone(),
+                    first_read: None,
                     key: None,
                     names: Vec::new(),
                     probes: BTreeMap::new(),

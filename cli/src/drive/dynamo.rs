@@ -4,6 +4,10 @@ use std::collections::HashMap;
 
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConsumedCapacity, DeleteRequest, KeysAndAttributes, PutRequest, ReturnConsumedCapacity,
     WriteRequest,
@@ -316,54 +320,61 @@ impl DynamoTable {
         let condition = expect.condition(&self.schema.partition.name);
         let values = (!condition.values.is_empty()).then(|| item_to_sdk(&condition.values));
         let names: HashMap<String, String> = condition.names.into_iter().collect();
-        let answer = match &write {
-            Write::Put(item) => self
-                .client
-                .put_item()
-                .table_name(name)
-                .set_item(Some(item_to_sdk(item)))
-                .condition_expression(condition.expression)
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(values)
-                .set_return_consumed_capacity(capacity)
-                .send()
-                .await
-                .map(|out| out.consumed_capacity().and_then(ConsumedCapacity::capacity_units))
-                .map_err(|e| {
-                    let failed = e
-                        .as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception());
-                    (failed, classify(&format!("PutItem {name}"), &e))
-                }),
-            Write::Delete(key) => self
-                .client
-                .delete_item()
-                .table_name(name)
-                .set_key(Some(key_to_sdk(key)))
-                .condition_expression(condition.expression)
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(values)
-                .set_return_consumed_capacity(capacity)
-                .send()
-                .await
-                .map(|out| out.consumed_capacity().and_then(ConsumedCapacity::capacity_units))
-                .map_err(|e| {
-                    let failed = e
-                        .as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception());
-                    (failed, classify(&format!("DeleteItem {name}"), &e))
-                }),
-        };
-        match answer {
-            Ok(units) => (
-                Ok(TableResult::Written {
-                    unprocessed: Vec::new(),
-                }),
-                units,
+        match &write {
+            Write::Put(item) => written(
+                &format!("PutItem {name}"),
+                self.client
+                    .put_item()
+                    .table_name(name)
+                    .set_item(Some(item_to_sdk(item)))
+                    .condition_expression(condition.expression)
+                    .set_expression_attribute_names(Some(names))
+                    .set_expression_attribute_values(values)
+                    .set_return_consumed_capacity(capacity)
+                    .send()
+                    .await
+                    .map(|out| out.consumed_capacity().and_then(ConsumedCapacity::capacity_units)),
+                PutItemError::is_conditional_check_failed_exception,
             ),
-            Err((true, _)) => (Ok(TableResult::ConditionFailed), None),
-            Err((false, e)) => (Err(e), None),
+            Write::Delete(key) => written(
+                &format!("DeleteItem {name}"),
+                self.client
+                    .delete_item()
+                    .table_name(name)
+                    .set_key(Some(key_to_sdk(key)))
+                    .condition_expression(condition.expression)
+                    .set_expression_attribute_names(Some(names))
+                    .set_expression_attribute_values(values)
+                    .set_return_consumed_capacity(capacity)
+                    .send()
+                    .await
+                    .map(|out| out.consumed_capacity().and_then(ConsumedCapacity::capacity_units)),
+                DeleteItemError::is_conditional_check_failed_exception,
+            ),
         }
+    }
+}
+
+/// A conditional write's answer: written (with the units it consumed), its condition failed, or an error.
+fn written<E>(
+    what: &str,
+    answer: Result<Option<f64>, SdkError<E, HttpResponse>>,
+    condition_failed: impl Fn(&E) -> bool,
+) -> (Result<TableResult, StoreError>, Option<f64>)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match answer {
+        Ok(units) => (
+            Ok(TableResult::Written {
+                unprocessed: Vec::new(),
+            }),
+            units,
+        ),
+        Err(e) if e.as_service_error().is_some_and(condition_failed) => {
+            (Ok(TableResult::ConditionFailed), None)
+        }
+        Err(e) => (Err(classify(what, &e)), None),
     }
 }
 

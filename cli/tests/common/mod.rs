@@ -209,6 +209,17 @@ impl TestEnv {
             .collect()
     }
 
+    /// Waits (a minute at most) until the emulator's stream pipelines have every change made so far.
+    pub async fn caught_up(&self) {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            self.emu.pipelines().caught_up(),
+        )
+        .await
+        .expect("the pipelines catch up")
+        .unwrap();
+    }
+
     /// Runs the `ddbrep` binary with `--endpoint-url` pointing here and no AWS settings from outside.
     pub async fn ddbrep(&self, args: &[&str]) -> Run {
         run_ddbrep(args, &[("AWS_ENDPOINT_URL", &self.endpoint)]).await
