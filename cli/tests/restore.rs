@@ -271,9 +271,10 @@ async fn the_pipelines_backup_restores_to_each_recorded_instant() {
             "--at",
             &at(t1),
             "--overwrite",
+            "--exit-code",
         ])
         .await;
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, 1, "keys were written: {run:?}");
     let mut expected = state1.clone();
     expected.push(ddb_json::parse_item(r#"{"hash":{"S":"z"},"range":{"N":"0"}}"#).unwrap());
     assert!(
@@ -281,6 +282,21 @@ async fn the_pipelines_backup_restores_to_each_recorded_instant() {
         "{:?}",
         items(&env, "live").await
     );
+    // Once restored, a dry run with --exit-code finds nothing to do.
+    let again = env
+        .ddbrep(&[
+            "restore-table",
+            "s3://backups/inc/primary",
+            &env.table("live"),
+            "--at",
+            &at(t1),
+            "--overwrite",
+            "--dry-run",
+            "--exit-code",
+        ])
+        .await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.tagged("put").is_empty() && again.tagged("delete").is_empty(), "{}", again.stdout);
 
     // A dry run lists what it would write and writes nothing (not even the table).
     let run = env
@@ -293,9 +309,10 @@ async fn the_pipelines_backup_restores_to_each_recorded_instant() {
             "--dry-run",
             "--at",
             &at(t2),
+            "--exit-code",
         ])
         .await;
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(run.tagged("put").len(), state2.len(), "{}", run.stdout);
     let listed = env.ddb.list_tables().send().await.unwrap();
     assert!(!listed.table_names().iter().any(|t| t == "dry"));

@@ -183,6 +183,10 @@ pub struct RestoreArgs {
     /// List, key by key, what would be written or deleted, and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Exit 1 when the table was not already as restored: a key was (with --dry-run, would be) written
+    /// or deleted, or a conflict left a key as someone else wrote it.
+    #[arg(long)]
+    pub exit_code: bool,
     #[command(flatten)]
     pub common: Common,
 }

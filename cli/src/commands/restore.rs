@@ -464,6 +464,9 @@ pub fn cmd(args: &RestoreArgs) -> Result<(), CliError> {
                 summary.unreadable, args.source
             )));
         }
+        if args.exit_code && summary.written + summary.deleted + summary.conflicts > 0 {
+            return Err(CliError::differences(1));
+        }
         Ok(())
     })
 }
