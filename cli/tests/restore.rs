@@ -296,7 +296,11 @@ async fn the_pipelines_backup_restores_to_each_recorded_instant() {
         ])
         .await;
     assert_eq!(again.code, 0, "{again:?}");
-    assert!(again.tagged("put").is_empty() && again.tagged("delete").is_empty(), "{}", again.stdout);
+    assert!(
+        again.tagged("put").is_empty() && again.tagged("delete").is_empty(),
+        "{}",
+        again.stdout
+    );
 
     // A dry run lists what it would write and writes nothing (not even the table).
     let run = env

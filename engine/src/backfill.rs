@@ -576,7 +576,6 @@ impl Backfill {
         self.outbox.poll()
     }
 
-    /// When to call [`Backfill::handle_timeout`].
     /// A new budget, items per second, e.g. measured from the capacity the table reports consumed; the
     /// adaptive rate keeps any cut it is recovering from. No effect without a budget in the plan.
     pub fn retarget(&mut self, items_per_second: u32) {
@@ -585,6 +584,7 @@ impl Backfill {
         }
     }
 
+    /// When to call [`Backfill::handle_timeout`].
     pub fn poll_timeout(&self) -> Option<Millis> {
         if self.finished {
             return None;

@@ -337,7 +337,6 @@ impl Diff {
         self.outbox.poll()
     }
 
-    /// When to call [`Diff::handle_timeout`].
     /// A new budget, items per second, e.g. measured from the capacity the table reports consumed; the
     /// adaptive rate keeps any cut it is recovering from. No effect without a budget in the plan.
     pub fn retarget(&mut self, items_per_second: u32) {
@@ -346,6 +345,7 @@ impl Diff {
         }
     }
 
+    /// When to call [`Diff::handle_timeout`].
     pub fn poll_timeout(&self) -> Option<Millis> {
         if self.finished {
             return None;

@@ -279,16 +279,16 @@ impl Dump {
 
     /// The next action.
     pub fn poll(&mut self) -> Option<Action<DumpEvent, DumpSummary>> {
-        if let Some(a) = self.out.pop_front() {
-            return Some(a);
+        // The next page's request before the last page's bytes: a driver then writes (and compresses)
+        // one page while the table reads the next.
+        if !self.finished {
+            if let Some(a) = self.outbox.poll() {
+                return Some(a);
+            }
         }
-        if self.finished {
-            return None;
-        }
-        self.outbox.poll()
+        self.out.pop_front()
     }
 
-    /// When to call [`Dump::handle_timeout`].
     /// A new budget, items per second, e.g. measured from the capacity the table reports consumed; the
     /// adaptive rate keeps any cut it is recovering from. No effect without a budget in the plan.
     pub fn retarget(&mut self, items_per_second: u32) {
@@ -297,6 +297,7 @@ impl Dump {
         }
     }
 
+    /// When to call [`Dump::handle_timeout`].
     pub fn poll_timeout(&self) -> Option<Millis> {
         if self.finished {
             return None;

@@ -1324,7 +1324,6 @@ impl Restore {
         self.outbox.poll()
     }
 
-    /// When to call [`Restore::handle_timeout`].
     /// A new budget, items per second, e.g. measured from the capacity the table reports consumed; the
     /// adaptive rate keeps any cut it is recovering from. No effect without a budget in the plan.
     pub fn retarget(&mut self, items_per_second: u32) {
@@ -1333,6 +1332,7 @@ impl Restore {
         }
     }
 
+    /// When to call [`Restore::handle_timeout`].
     pub fn poll_timeout(&self) -> Option<Millis> {
         if self.finished {
             return None;

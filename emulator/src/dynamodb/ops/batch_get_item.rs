@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ddbrep_engine::codec::ddb_json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value as Json};
 
 use super::table;
@@ -76,7 +77,7 @@ pub fn run(svc: &Service, _req: &Request, body: &[u8]) -> Result<Vec<u8>, DdbErr
         plans.push((name.clone(), table, request.clone(), projection, keys));
     }
 
-    let mut responses = serde_json::Map::new();
+    let mut responses = BTreeMap::new();
     let mut unprocessed = serde_json::Map::new();
     let mut bytes = 0usize;
     let mut reports = Vec::new();
@@ -84,27 +85,43 @@ pub fn run(svc: &Service, _req: &Request, body: &[u8]) -> Result<Vec<u8>, DdbErr
         let mut found = Vec::new();
         let mut left = Vec::new();
         let mut read_bytes = 0usize;
-        for (raw, cols) in keys {
-            if bytes >= MAX_RESPONSE_BYTES {
+        // One connection and one read snapshot for the table's keys, up to the answer's size limit.
+        let stored = svc
+            .storage
+            .read(|c| {
+                let mut out = Vec::with_capacity(keys.len());
+                let mut taken = bytes;
+                for (raw, cols) in &keys {
+                    if taken >= MAX_RESPONSE_BYTES {
+                        out.push((*raw, None, true));
+                        continue;
+                    }
+                    let item = items::get(c, table.meta.id, cols)?;
+                    taken += item.as_ref().map_or(0, |i| i.json.len());
+                    out.push((*raw, item, false));
+                }
+                Ok(out)
+            })
+            .map_err(DdbError::internal)?;
+        for (raw, stored, over) in stored {
+            if over {
                 left.push(request.keys[raw].clone());
                 continue;
             }
-            let stored = svc
-                .storage
-                .read(|c| items::get(c, table.meta.id, &cols))
-                .map_err(DdbError::internal)?;
             if let Some(stored) = stored {
                 bytes += stored.json.len();
                 read_bytes += usize::try_from(stored.size).unwrap_or(0);
-                let item = ddb_json::parse_item(&stored.json).map_err(DdbError::internal)?;
-                let item = match &projection {
-                    Some(p) => p.apply(&item),
-                    None => item,
-                };
-                found.push(serde_json::to_value(&item).map_err(DdbError::internal)?);
+                found.push(match &projection {
+                    // The stored text is the item's DynamoDB JSON exactly as the answer writes it.
+                    None => RawValue::from_string(stored.json).map_err(DdbError::internal)?,
+                    Some(p) => {
+                        let item = ddb_json::parse_item(&stored.json).map_err(DdbError::internal)?;
+                        serde_json::value::to_raw_value(&p.apply(&item)).map_err(DdbError::internal)?
+                    }
+                });
             }
         }
-        responses.insert(name.clone(), Json::Array(found));
+        responses.insert(name.clone(), found);
         if !left.is_empty() {
             let mut again = json!({ "Keys": left });
             if let Some(map) = again.as_object_mut() {
@@ -123,11 +140,19 @@ pub fn run(svc: &Service, _req: &Request, body: &[u8]) -> Result<Vec<u8>, DdbErr
         let units = wire::read_units(read_bytes, request.consistent_read.unwrap_or(false));
         reports.extend(capacity.report(&name, units, true));
     }
-    let mut out = json!({ "Responses": responses, "UnprocessedKeys": unprocessed });
-    if capacity != wire::Capacity::None {
-        if let Some(map) = out.as_object_mut() {
-            map.insert("ConsumedCapacity".into(), Json::Array(reports));
-        }
-    }
-    wire::output(&out)
+    wire::output(&Answer {
+        responses,
+        unprocessed_keys: unprocessed,
+        consumed_capacity: (capacity != wire::Capacity::None).then_some(reports),
+    })
+}
+
+/// The answer, in AWS's field order.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Answer {
+    responses: BTreeMap<String, Vec<Box<RawValue>>>,
+    unprocessed_keys: serde_json::Map<String, Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consumed_capacity: Option<Vec<Json>>,
 }

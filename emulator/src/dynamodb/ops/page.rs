@@ -4,7 +4,9 @@
 
 use ddbrep_engine::codec::ddb_json;
 use ddbrep_engine::model::{Item, KeySchema};
-use serde_json::{json, Value as Json};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::Value as Json;
 
 use crate::dynamodb::error::DdbError;
 use crate::dynamodb::expressions::{Condition, Projection};
@@ -92,10 +94,12 @@ pub struct Page<'a> {
     filter: Option<&'a Condition>,
     projection: Option<&'a Projection>,
     select: Select,
-    items: Vec<Json>,
+    /// The answer's items, as JSON text: a stored item goes out as it is stored when nothing changes it.
+    items: Vec<Box<RawValue>>,
+    count: usize,
     scanned: usize,
     bytes: i64,
-    last: Option<Item>,
+    last: Option<Last>,
     /// Whether reading stopped with items left.
     pub more: bool,
     error: Option<DdbError>,
@@ -119,6 +123,7 @@ impl<'a> Page<'a> {
             projection,
             select,
             items: Vec::new(),
+            count: 0,
             scanned: 0,
             bytes: 0,
             last: None,
@@ -135,7 +140,7 @@ impl<'a> Page<'a> {
             self.more = true;
             return false;
         }
-        match self.evaluate(&stored) {
+        match self.evaluate(stored) {
             Ok(()) => true,
             Err(e) => {
                 self.error = Some(e);
@@ -144,21 +149,30 @@ impl<'a> Page<'a> {
         }
     }
 
-    fn evaluate(&mut self, stored: &StoredItem) -> Result<(), DdbError> {
+    fn evaluate(&mut self, stored: StoredItem) -> Result<(), DdbError> {
         self.scanned += 1;
         self.bytes += stored.size;
+        if self.index.is_none() && self.filter.is_none() && self.select == Select::All {
+            // The stored text is the item's DynamoDB JSON exactly as the answer would write it
+            // (`ddb_json::item_to_string`): no need to parse it, and its key is read only if it ends the page.
+            self.items
+                .push(RawValue::from_string(stored.json).map_err(DdbError::internal)?);
+            self.count += 1;
+            self.last = Some(Last::Answered(self.items.len() - 1));
+            return Ok(());
+        }
         let mut item = ddb_json::parse_item(&stored.json).map_err(DdbError::internal)?;
         if let Some((index, _)) = self.index {
             item = project_index(self.table, index, item);
         }
-        self.last = Some(self.last_key(&item));
+        self.last = Some(Last::Key(self.last_key(&item)));
         if let Some(filter) = self.filter {
             if !filter.evaluate(Some(&item)) {
                 return Ok(());
             }
         }
+        self.count += 1;
         if self.select == Select::Count {
-            self.items.push(Json::Null);
             return Ok(());
         }
         let item = match self.projection {
@@ -166,7 +180,7 @@ impl<'a> Page<'a> {
             None => item,
         };
         self.items
-            .push(serde_json::to_value(&item).map_err(DdbError::internal)?);
+            .push(serde_json::value::to_raw_value(&item).map_err(DdbError::internal)?);
         Ok(())
     }
 
@@ -186,28 +200,48 @@ impl<'a> Page<'a> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let count = self.items.len();
-        let mut out = if self.select == Select::Count {
-            json!({ "Count": count, "ScannedCount": self.scanned })
-        } else {
-            json!({ "Items": self.items, "Count": count, "ScannedCount": self.scanned })
-        };
-        if let Some(map) = out.as_object_mut() {
-            if self.more {
-                if let Some(last) = &self.last {
-                    map.insert(
-                        "LastEvaluatedKey".into(),
-                        serde_json::to_value(last).map_err(DdbError::internal)?,
-                    );
+        let last_evaluated_key = match (&self.last, self.more) {
+            (Some(Last::Key(key)), true) => Some(serde_json::to_value(key).map_err(DdbError::internal)?),
+            (Some(Last::Answered(i)), true) => match self.items.get(*i) {
+                Some(raw) => {
+                    let item = ddb_json::parse_item(raw.get()).map_err(DdbError::internal)?;
+                    Some(serde_json::to_value(self.last_key(&item)).map_err(DdbError::internal)?)
                 }
-            }
-            let units = wire::read_units(usize::try_from(self.bytes).unwrap_or(0), consistent);
-            if let Some(c) = capacity.report(&self.table.meta.name, units, true) {
-                map.insert("ConsumedCapacity".into(), c);
-            }
-        }
-        wire::output(&out)
+                None => None,
+            },
+            _ => None,
+        };
+        let units = wire::read_units(usize::try_from(self.bytes).unwrap_or(0), consistent);
+        wire::output(&Answer {
+            items: (self.select != Select::Count).then_some(&self.items[..]),
+            count: self.count,
+            scanned_count: self.scanned,
+            last_evaluated_key,
+            consumed_capacity: capacity.report(&self.table.meta.name, units, true),
+        })
     }
+}
+
+/// The item whose key becomes LastEvaluatedKey.
+enum Last {
+    /// Its key (the item was parsed).
+    Key(Item),
+    /// The item at this place in the answer, unparsed.
+    Answered(usize),
+}
+
+/// A Scan or Query answer, in AWS's field order.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Answer<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    items: Option<&'a [Box<RawValue>]>,
+    count: usize,
+    scanned_count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_evaluated_key: Option<Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consumed_capacity: Option<Json>,
 }
 
 /// What an index holds of an item: its keys, the table's keys, and the projected attributes.
