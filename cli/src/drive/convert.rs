@@ -95,6 +95,50 @@ fn map_from_sdk(map: &HashMap<String, AttributeValue>, path: &str) -> Result<Map
     Ok(out)
 }
 
+/// An SDK value in the model, taking its strings and bytes instead of copying them (what the drivers do with
+/// the items of a Scan page or a BatchGetItem answer, which they own).
+pub fn from_sdk_owned(value: AttributeValue, path: &str) -> Result<Value, ConvertError> {
+    Ok(match value {
+        AttributeValue::S(s) => Value::S(s),
+        AttributeValue::N(n) => Value::N(number(&n, path)?),
+        AttributeValue::B(b) => Value::B(b.into_inner()),
+        AttributeValue::Ss(v) => Value::Ss(v),
+        AttributeValue::Ns(v) => Value::Ns(v.iter().map(|n| number(n, path)).collect::<Result<_, _>>()?),
+        AttributeValue::Bs(v) => Value::Bs(v.into_iter().map(Blob::into_inner).collect()),
+        AttributeValue::M(m) => {
+            let mut out = Map::default();
+            for (k, v) in sorted_owned(m) {
+                let value = from_sdk_owned(v, &format!("{path}.{k}"))?;
+                out.insert(k, value);
+            }
+            Value::M(out)
+        }
+        AttributeValue::L(l) => Value::L(
+            l.into_iter()
+                .enumerate()
+                .map(|(i, v)| from_sdk_owned(v, &format!("{path}[{i}]")))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => from_sdk(&other, path)?,
+    })
+}
+
+fn sorted_owned(map: HashMap<String, AttributeValue>) -> Vec<(String, AttributeValue)> {
+    let mut entries: Vec<_> = map.into_iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    entries
+}
+
+/// [`item_from_sdk`] of an item the caller owns, without copying its strings and bytes.
+pub fn item_from_sdk_owned(map: HashMap<String, AttributeValue>) -> Result<Item, ConvertError> {
+    let mut item = Item::new();
+    for (k, v) in sorted_owned(map) {
+        let value = from_sdk_owned(v, &k)?;
+        item.insert(k, value);
+    }
+    Ok(item)
+}
+
 /// An SDK item in the model, attributes in name order.
 pub fn item_from_sdk(map: &HashMap<String, AttributeValue>) -> Result<Item, ConvertError> {
     let mut item = Item::new();
@@ -115,6 +159,8 @@ mod tests {
         let item = ddb_json::parse_item(text).unwrap();
         let back = item_from_sdk(&item_to_sdk(&item)).unwrap();
         assert_eq!(ddb_json::item_to_string(&back), text);
+        let owned = item_from_sdk_owned(item_to_sdk(&item)).unwrap();
+        assert_eq!(ddb_json::item_to_string(&owned), text);
     }
 
     #[test]
@@ -126,5 +172,6 @@ mod tests {
         );
         let e = item_from_sdk(&map).unwrap_err();
         assert_eq!(e.path, "m.n");
+        assert_eq!(item_from_sdk_owned(map).unwrap_err(), e);
     }
 }

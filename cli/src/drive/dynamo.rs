@@ -17,7 +17,7 @@ use ddbrep_engine::io::{Expect, StoreError, TableOp, TableResult, TableSlot, Wri
 use ddbrep_engine::model::{Item, Key, KeySchema};
 use ddbrep_engine::retry::CapacityMeter;
 
-use super::convert::{item_from_sdk, item_to_sdk, key_to_sdk, ConvertError};
+use super::convert::{item_from_sdk, item_from_sdk_owned, item_to_sdk, key_to_sdk, ConvertError};
 use super::errors::classify;
 use super::TableStore;
 
@@ -129,8 +129,8 @@ fn unreadable(table: &str) -> impl Fn(ConvertError) -> StoreError + '_ {
 }
 
 fn items(table: &str, maps: Vec<HashMap<String, AttributeValue>>) -> Result<Vec<Item>, StoreError> {
-    maps.iter()
-        .map(|m| item_from_sdk(m).map_err(unreadable(table)))
+    maps.into_iter()
+        .map(|m| item_from_sdk_owned(m).map_err(unreadable(table)))
         .collect()
 }
 
