@@ -20,7 +20,6 @@ use ddbrep_emu::clock::{Clock as _, ManualClock};
 use ddbrep_engine::backup_key;
 use ddbrep_engine::codec::ddb_json;
 use ddbrep_engine::model::{Item, KeySchema, ScalarType};
-use ddbrep_engine::time::Millis;
 
 const KEYS: u32 = 150;
 
@@ -63,16 +62,8 @@ async fn write_all(env: &TestEnv, keys: impl IntoIterator<Item = u32>, v: &str) 
 /// An emulator on a manual clock whose backup pipeline keeps `s3://backups/inc/primary` (versioned), with
 /// an empty table, and the clock.
 async fn live() -> (Arc<TestEnv>, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(Millis(1_780_000_000_000)));
-    let pipelines = vec![ddbrep_emu::pipeline::PipelineSpec::backup("primary=s3://backups/inc").unwrap()];
-    let env = common::start_with(
-        ddbrep_emu::Emulator::builder()
-            .clock(clock.clone())
-            .pipelines(pipelines),
-    )
-    .await;
+    let (env, clock) = common::start_backed_up().await;
     env.create_bucket("backups", true).await;
-    env.create_stream_table("primary").await;
     (Arc::new(env), clock)
 }
 

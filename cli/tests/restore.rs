@@ -36,20 +36,6 @@ async fn items(env: &TestEnv, table: &str) -> Vec<Item> {
     out
 }
 
-/// An emulator on a manual clock whose backup pipeline keeps `s3://backups/inc/primary`, and the clock.
-async fn backed_up() -> (TestEnv, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(Millis(1_780_000_000_000)));
-    let pipelines = vec![ddbrep_emu::pipeline::PipelineSpec::backup("primary=s3://backups/inc").unwrap()];
-    let env = common::start_with(
-        ddbrep_emu::Emulator::builder()
-            .clock(clock.clone())
-            .pipelines(pipelines),
-    )
-    .await;
-    env.create_stream_table("primary").await;
-    (env, clock)
-}
-
 /// An emulator whose table `primary` holds [`ITEMS`], backfilled into `s3://backups/inc/primary`.
 async fn backfilled() -> TestEnv {
     let env = common::start().await;
@@ -162,7 +148,7 @@ async fn a_backfilled_folder_restores_into_a_new_table_that_diff_tables_finds_eq
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipelines_backup_restores_to_each_recorded_instant() {
-    let (env, clock) = backed_up().await;
+    let (env, clock) = common::start_backed_up().await;
     // Three phases, ten seconds apart on the emulator's clock: the states to restore.
     for item in ITEMS {
         env.put("primary", item).await;
@@ -420,7 +406,7 @@ async fn bad_input_is_a_clear_error_and_an_unreadable_object_is_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undo_between_puts_back_only_the_windows_changes_and_keys_restores_only_the_named_ones() {
-    let (env, clock) = backed_up().await;
+    let (env, clock) = common::start_backed_up().await;
     let item = |h: &str, v: u32| format!(r#"{{"hash":{{"S":"{h}"}},"range":{{"N":"1"}},"v":{{"N":"{v}"}}}}"#);
     let key = |h: &str| format!(r#"{{"hash":{{"S":"{h}"}},"range":{{"N":"1"}}}}"#);
     for h in ["a", "b", "c"] {

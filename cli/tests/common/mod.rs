@@ -43,6 +43,18 @@ impl Run {
     }
 }
 
+/// An emulator on a manual clock whose backup pipeline keeps `s3://backups/inc/primary` (table `primary`
+/// with a stream, created here; the bucket is the test's to create), and the clock.
+pub async fn start_backed_up() -> (TestEnv, std::sync::Arc<ddbrep_emu::clock::ManualClock>) {
+    let clock = std::sync::Arc::new(ddbrep_emu::clock::ManualClock::new(ddbrep_engine::time::Millis(
+        1_780_000_000_000,
+    )));
+    let pipelines = vec![ddbrep_emu::pipeline::PipelineSpec::backup("primary=s3://backups/inc").unwrap()];
+    let env = start_with(Emulator::builder().clock(clock.clone()).pipelines(pipelines)).await;
+    env.create_stream_table("primary").await;
+    (env, clock)
+}
+
 pub async fn start() -> TestEnv {
     start_with(Emulator::builder()).await
 }
