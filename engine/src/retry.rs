@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use crate::io::{
-    object_op_name, table_op_name, Action, JobError, ObjectOp, RequestId, StoreError, TableOp, TableSlot,
+    object_op_name, table_op_name, Action, Input, JobError, ObjectOp, ObjectResult, RequestId, StoreError,
+    TableOp, TableSlot,
 };
 use crate::time::Millis;
 
@@ -362,6 +363,29 @@ impl<T> Outbox<T> {
     /// The request an answer is for; `None` for an unknown or repeated id (ignored by the jobs).
     pub(crate) fn take(&mut self, id: RequestId) -> Option<Request<T>> {
         self.sent.remove(&id.0)
+    }
+
+    /// The answer to an object-only job's request: its tag and result, or `None` when there is nothing
+    /// for the job to do (an unknown or repeated id, or a failure scheduled again). A failure that cannot
+    /// be retried, or a table answer, is the job's error.
+    pub(crate) fn take_object(
+        &mut self,
+        input: Input,
+        now: Millis,
+    ) -> Result<Option<(T, ObjectResult)>, JobError> {
+        match input {
+            Input::Object { id, result } => match self.take(id) {
+                None => Ok(None),
+                Some(request) => match result {
+                    Err(e) => self.retry(request, e, now).map(|()| None),
+                    Ok(result) => Ok(Some((request.tag, result))),
+                },
+            },
+            Input::Table { id, .. } => match self.take(id) {
+                None => Ok(None),
+                Some(_) => Err(JobError::Protocol("a table answer to an object job".into())),
+            },
+        }
     }
 
     /// Schedules a failed request again, or says why not.

@@ -141,18 +141,10 @@ impl Snapshot {
         if self.finished {
             return;
         }
-        let outcome = match input {
-            Input::Object { id, result } => match self.outbox.take(id) {
-                None => Ok(()),
-                Some(request) => match result {
-                    Err(e) => self.outbox.retry(request, e, now),
-                    Ok(result) => self.on_object(request.tag, result),
-                },
-            },
-            Input::Table { id, .. } => match self.outbox.take(id) {
-                None => Ok(()),
-                Some(_) => Err(JobError::Protocol("a table answer to an object job".into())),
-            },
+        let outcome = match self.outbox.take_object(input, now) {
+            Ok(Some((tag, result))) => self.on_object(tag, result),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
         };
         match outcome {
             Ok(()) => self.advance(now),

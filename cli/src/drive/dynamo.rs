@@ -48,30 +48,36 @@ pub enum Metered {
 /// ([`CapacityMeter`]), shared by the job's concurrent requests. The driver loop asks it for a new rate
 /// after each answer ([`super::TableStore::take_rate`]).
 #[derive(Debug, Clone)]
-pub struct Meter(Arc<Mutex<MeterState>>);
+pub struct Meter {
+    counts: Metered,
+    /// `--max-rate`, which a measured rate never exceeds.
+    cap: Option<u32>,
+    state: Arc<Mutex<MeterState>>,
+}
 
 #[derive(Debug)]
 struct MeterState {
     meter: CapacityMeter,
-    counts: Metered,
-    /// `--max-rate`, which a measured rate never exceeds.
-    cap: Option<u32>,
     pending: Option<u32>,
 }
 
 impl Meter {
     /// A meter of `counts` requests against `units_per_second`, never answering more than `cap` items/s.
     pub fn new(units_per_second: f64, counts: Metered, cap: Option<u32>) -> Meter {
-        Meter(Arc::new(Mutex::new(MeterState {
-            meter: CapacityMeter::new(units_per_second),
+        Meter {
             counts,
             cap,
-            pending: None,
-        })))
+            state: Arc::new(Mutex::new(MeterState {
+                meter: CapacityMeter::new(units_per_second),
+                pending: None,
+            })),
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, MeterState> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether `op` is one this meter counts.
@@ -80,7 +86,7 @@ impl Meter {
             op,
             TableOp::Scan { .. } | TableOp::BatchGet { .. } | TableOp::Get { .. }
         );
-        (self.state().counts == Metered::Reads) == reads
+        (self.counts == Metered::Reads) == reads
     }
 
     fn observe(&self, table: &str, units: Option<f64>, items: usize) {
@@ -89,7 +95,7 @@ impl Meter {
         };
         let mut state = self.state();
         if let Some(rate) = state.meter.observe(units, items) {
-            let rate = state.cap.map_or(rate, |cap| rate.min(cap));
+            let rate = self.cap.map_or(rate, |cap| rate.min(cap));
             tracing::info!(
                 table,
                 units_per_item = state.meter.units_per_item().unwrap_or(0.0),
