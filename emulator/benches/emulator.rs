@@ -18,14 +18,12 @@ use aws_sdk_dynamodb::types::{
 };
 
 fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(endpoint)
-            .credentials_provider(Credentials::new("a", "b", None, None, "bench"))
-            .build(),
-    )
+    let b = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("a", "b", None, None, "bench"));
+    aws_sdk_dynamodb::Client::from_conf(b.build())
 }
 
 /// The large-object phase: this many objects of this many MiB, up then down.
@@ -84,6 +82,146 @@ where
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
+/// PutItem and GetItem (requests/s) and 25-item BatchWriteItem (items/s) on every client at once.
+async fn item_ops(clients: &[aws_sdk_dynamodb::Client], seconds: u64) -> [f64; 3] {
+    let put = phase(clients, seconds, |c, client_no, i| async move {
+        let id = client_no * 1_000_000_000 + i;
+        c.put_item()
+            .table_name("bench")
+            .set_item(Some(item(id)))
+            .send()
+            .await
+            .map(|_| 1)
+            .unwrap_or(0)
+    })
+    .await;
+    let get = phase(clients, seconds, |c, client_no, i| async move {
+        let id = client_no * 1_000_000_000 + i % 1000;
+        let key = item(id).remove("id").unwrap();
+        c.get_item()
+            .table_name("bench")
+            .key("id", key)
+            .send()
+            .await
+            .map(|_| 1)
+            .unwrap_or(0)
+    })
+    .await;
+    let batch = phase(clients, seconds, |c, client_no, i| async move {
+        let writes: Vec<_> = (0..25)
+            .map(|k| {
+                let id = 5_000_000_000_000 + client_no * 1_000_000_000 + i * 25 + k;
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item(id))).build().unwrap())
+                    .build()
+            })
+            .collect();
+        c.batch_write_item()
+            .request_items("bench", writes)
+            .send()
+            .await
+            .map(|_| 25)
+            .unwrap_or(0)
+    })
+    .await;
+    [put, get, batch]
+}
+
+/// 1 KiB PutObject and GetObject (requests/s) on every client at once.
+async fn object_ops(s3: &[aws_sdk_s3::Client], seconds: u64) -> [f64; 2] {
+    let small = bytes::Bytes::from(vec![b'x'; 1024]);
+    let s3_put = phase(s3, seconds, move |c, client_no, i| {
+        let body = small.clone();
+        async move {
+            c.put_object()
+                .bucket("bench")
+                .key(format!("small/{client_no}/{i}"))
+                .body(aws_sdk_s3::primitives::ByteStream::from(body))
+                .send()
+                .await
+                .map(|_| 1)
+                .unwrap_or(0)
+        }
+    })
+    .await;
+    let s3_get = phase(s3, seconds, |c, client_no, i| async move {
+        let Ok(out) = c
+            .get_object()
+            .bucket("bench")
+            .key(format!("small/{client_no}/{}", i % 1000))
+            .send()
+            .await
+        else {
+            return 0;
+        };
+        out.body.collect().await.map(|_| 1).unwrap_or(0)
+    })
+    .await;
+    [s3_put, s3_get]
+}
+
+/// The SDK's own ceiling on this machine: a server that answers every request at once with a fixed,
+/// well-formed answer and stores nothing. Returns its endpoint.
+async fn null_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(
+                        hyper_util::rt::TokioIo::new(stream),
+                        hyper::service::service_fn(null_answer),
+                    )
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// The null server's answer: what the emulator would answer to the benchmark's requests, fixed.
+async fn null_answer(
+    req: http::Request<hyper::body::Incoming>,
+) -> Result<http::Response<http_body_util::Full<bytes::Bytes>>, std::convert::Infallible> {
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let get = req.method() == http::Method::GET;
+    let _ = http_body_util::BodyExt::collect(req.into_body()).await;
+    let (content_type, body) = if target.ends_with(".GetItem") {
+        let item = format!(
+            r#"{{"Item":{{"id":{{"S":"item-000000000001"}},"n":{{"N":"1"}},"payload":{{"S":"{}"}}}}}}"#,
+            "x".repeat(60)
+        );
+        ("application/x-amz-json-1.0", bytes::Bytes::from(item))
+    } else if target.ends_with(".BatchWriteItem") {
+        (
+            "application/x-amz-json-1.0",
+            bytes::Bytes::from_static(br#"{"UnprocessedItems":{}}"#),
+        )
+    } else if !target.is_empty() {
+        ("application/x-amz-json-1.0", bytes::Bytes::from_static(b"{}"))
+    } else if get {
+        ("application/octet-stream", bytes::Bytes::from(vec![b'x'; 1024]))
+    } else {
+        ("application/xml", bytes::Bytes::new())
+    };
+    Ok(http::Response::builder()
+        .header("content-type", content_type)
+        .header("etag", "\"0f343b0931126a20f133d67c2b018a3b\"")
+        .header("x-amzn-requestid", "null")
+        .body(http_body_util::Full::new(body))
+        .unwrap())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let seconds: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(5);
@@ -93,6 +231,7 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("emu-server")
         .enable_all()
         .build()
         .unwrap();
@@ -105,10 +244,12 @@ fn main() {
 
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("sdk-client")
         .enable_all()
         .build()
         .unwrap();
-    let results = client_rt.block_on(async {
+    let server = server_rt.handle().clone();
+    client_rt.block_on(async {
         let clients: Vec<_> = (0..nclients).map(|_| client(&endpoint)).collect();
         clients[0]
             .create_table()
@@ -131,46 +272,7 @@ fn main() {
             .send()
             .await
             .unwrap();
-        let put = phase(&clients, seconds, |c, client_no, i| async move {
-            let id = client_no * 1_000_000_000 + i;
-            c.put_item()
-                .table_name("bench")
-                .set_item(Some(item(id)))
-                .send()
-                .await
-                .map(|_| 1)
-                .unwrap_or(0)
-        })
-        .await;
-        let get = phase(&clients, seconds, |c, client_no, i| async move {
-            let id = client_no * 1_000_000_000 + i % 1000;
-            let key = item(id).remove("id").unwrap();
-            c.get_item()
-                .table_name("bench")
-                .key("id", key)
-                .send()
-                .await
-                .map(|_| 1)
-                .unwrap_or(0)
-        })
-        .await;
-        let batch = phase(&clients, seconds, |c, client_no, i| async move {
-            let writes: Vec<_> = (0..25)
-                .map(|k| {
-                    let id = 5_000_000_000_000 + client_no * 1_000_000_000 + i * 25 + k;
-                    WriteRequest::builder()
-                        .put_request(PutRequest::builder().set_item(Some(item(id))).build().unwrap())
-                        .build()
-                })
-                .collect();
-            c.batch_write_item()
-                .request_items("bench", writes)
-                .send()
-                .await
-                .map(|_| 25)
-                .unwrap_or(0)
-        })
-        .await;
+        let [put, get, batch] = item_ops(&clients, seconds).await;
         // Scan: the whole table, by one client and by 16 segments at once.
         let started = Instant::now();
         let mut scanned = 0u64;
@@ -226,34 +328,7 @@ fn main() {
         // S3: 1 KiB objects, then large ones.
         let s3: Vec<_> = (0..nclients).map(|_| s3_client(&endpoint)).collect();
         s3[0].create_bucket().bucket("bench").send().await.unwrap();
-        let small = bytes::Bytes::from(vec![b'x'; 1024]);
-        let s3_put = phase(&s3, seconds, move |c, client_no, i| {
-            let body = small.clone();
-            async move {
-                c.put_object()
-                    .bucket("bench")
-                    .key(format!("small/{client_no}/{i}"))
-                    .body(aws_sdk_s3::primitives::ByteStream::from(body))
-                    .send()
-                    .await
-                    .map(|_| 1)
-                    .unwrap_or(0)
-            }
-        })
-        .await;
-        let s3_get = phase(&s3, seconds, |c, client_no, i| async move {
-            let Ok(out) = c
-                .get_object()
-                .bucket("bench")
-                .key(format!("small/{client_no}/{}", i % 1000))
-                .send()
-                .await
-            else {
-                return 0;
-            };
-            out.body.collect().await.map(|_| 1).unwrap_or(0)
-        })
-        .await;
+        let [s3_put, s3_get] = object_ops(&s3, seconds).await;
         let large = bytes::Bytes::from(vec![7u8; LARGE_MIB << 20]);
         let started = Instant::now();
         for i in 0..LARGE_COUNT {
@@ -282,28 +357,28 @@ fn main() {
             }
         }
         let large_down = (LARGE_COUNT * LARGE_MIB) as f64 / started.elapsed().as_secs_f64();
-        (
-            put,
-            get,
-            batch,
-            scan_one,
-            scan_parallel,
-            scanned,
-            (s3_put, s3_get, large_up, large_down),
-        )
+        // The SDK's ceiling: the same clients, against a server that costs nothing.
+        let null = server.spawn(null_server()).await.unwrap();
+        let clients: Vec<_> = (0..nclients).map(|_| client(&null)).collect();
+        let [null_put, null_get, null_batch] = item_ops(&clients, seconds).await;
+        let s3: Vec<_> = (0..nclients).map(|_| s3_client(&null)).collect();
+        let [null_s3_put, null_s3_get] = object_ops(&s3, seconds).await;
+        println!("| operation ({nclients} SDK clients, {seconds} s each) | emulator | SDK against a null server | emulator's share |");
+        println!("|---|---|---|---|");
+        for (name, unit, emu, null) in [
+            ("PutItem", "req/s", put, null_put),
+            ("GetItem", "req/s", get, null_get),
+            ("BatchWriteItem (25 items)", "items/s", batch, null_batch),
+            ("S3 PutObject, 1 KiB", "req/s", s3_put, null_s3_put),
+            ("S3 GetObject, 1 KiB", "req/s", s3_get, null_s3_get),
+        ] {
+            println!("| {name} | {emu:.0} {unit} | {null:.0} {unit} | {:.0} % |", 100.0 * emu / null);
+        }
+        println!("| Scan, one client ({scanned} items) | {scan_one:.0} items/s | | |");
+        println!("| Scan, {nclients} segments in parallel | {scan_parallel:.0} items/s | | |");
+        println!("| S3 PutObject, {LARGE_MIB} MiB, one client | {large_up:.0} MiB/s | | |");
+        println!("| S3 GetObject, {LARGE_MIB} MiB, one client | {large_down:.0} MiB/s | | |");
     });
-    let (put, get, batch, scan_one, scan_parallel, items, (s3_put, s3_get, large_up, large_down)) = results;
-    println!("| operation ({nclients} SDK clients, {seconds} s each) | rate |");
-    println!("|---|---|");
-    println!("| PutItem | {put:.0} req/s |");
-    println!("| GetItem | {get:.0} req/s |");
-    println!("| BatchWriteItem (25 items) | {batch:.0} items/s |");
-    println!("| Scan, one client ({items} items) | {scan_one:.0} items/s |");
-    println!("| Scan, {nclients} segments in parallel | {scan_parallel:.0} items/s |");
-    println!("| S3 PutObject, 1 KiB | {s3_put:.0} req/s |");
-    println!("| S3 GetObject, 1 KiB | {s3_get:.0} req/s |");
-    println!("| S3 PutObject, {LARGE_MIB} MiB, one client | {large_up:.0} MiB/s |");
-    println!("| S3 GetObject, {LARGE_MIB} MiB, one client | {large_down:.0} MiB/s |");
     drop(running);
     drop(server_rt);
     let _ = std::fs::remove_dir_all(&dir);
