@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use ddbrep::commands::{self, Cli, ORIGINAL_COMMANDS};
 
+/// mimalloc, without transparent huge pages (see DESIGN, tools benchmark).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // Invoked as `diff-tables` (a link): run as `ddbrep diff-tables`.
