@@ -72,6 +72,12 @@ impl<W: std::io::Write + Send> Sink for WriterSink<W> {
 /// Size of one multipart part (S3 wants ≥ 5 MiB for all but the last).
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 
+/// Room past a part's size in a stream's buffer, for the write that fills it (a write is a page's worth,
+/// compressed). Reserved once, so the buffer never grows by copying itself: a growing `Vec` holds its old
+/// and new storage at once while it copies, which at part size is megabytes of peak memory per stream.
+/// Reserved but unwritten memory is not resident.
+const PART_SLACK: usize = 1024 * 1024;
+
 struct GzObject {
     key: String,
     gzip: Option<GzEncoder<Vec<u8>>>,
@@ -246,6 +252,11 @@ impl Sink for GzipObjects {
             )));
         };
         o.bytes_in += bytes.len() as u64;
+        let buffer = gzip.get_mut();
+        let room = part_size.saturating_add(PART_SLACK);
+        if buffer.capacity() < room {
+            buffer.reserve_exact(room - buffer.len());
+        }
         gzip.write_all(&bytes)
             .map_err(|e| SinkError(format!("compressing s3://{}/{}: {e}", self.bucket, o.key)))?;
         if gzip.get_ref().len() >= part_size {
@@ -325,6 +336,44 @@ impl Sink for GzipObjects {
                     tracing::warn!(key = %o.key, error = %describe(&e), "could not abort a multipart upload");
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_streams_buffer_is_reserved_once_and_never_regrows() {
+        let client = Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .region(aws_sdk_s3::config::Region::new("us-east-1"))
+                .build(),
+        );
+        let part = 256 * 1024;
+        let mut sink = GzipObjects::new(client, "bucket", [(0, "dump".to_owned())]).with_part_size(part);
+        // Incompressible bytes (xorshift), so the compressed buffer fills; stay under one part (no upload).
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut buffered = 0;
+        while buffered < part / 2 {
+            let chunk: Vec<u8> = (0..4096)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x.to_le_bytes()[0]
+                })
+                .collect();
+            sink.write(0, chunk).await.unwrap();
+            let gzip = sink.objects[&0].gzip.as_ref().unwrap();
+            buffered = gzip.get_ref().len();
+            assert_eq!(
+                gzip.get_ref().capacity(),
+                part + PART_SLACK,
+                "at {buffered} bytes"
+            );
         }
     }
 }
