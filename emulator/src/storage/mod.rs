@@ -10,7 +10,7 @@
 //!
 //! # Checkpoints
 //! The WAL is copied back into the database by a checkpointer thread on its own connection, not by the
-//! writer: the writer's WAL hook wakes it once the log holds [`CHECKPOINT_FRAMES`] pages, and a PASSIVE
+//! writer: the writer's WAL hook wakes it each time the log has grown by [`CHECKPOINT_FRAMES`] pages, and a PASSIVE
 //! checkpoint runs beside the writer without blocking it. When the log reaches [`WRITER_CHECKPOINT_FRAMES`]
 //! the writer checkpoints too, as SQLite's own autocheckpoint would, but finds most frames already copied;
 //! its checkpoint completes the log, so the log starts over and stays short. A checkpoint changes where
@@ -174,14 +174,21 @@ impl Storage {
             .name("ddbrep-emu-checkpointer".into())
             .spawn(move || run_checkpointer(&checkpoint_conn, &checkpointer_wake))?;
         let hook_wake = Arc::clone(&wake);
+        // The log's length at the last ring: the checkpointer is rung once per CHECKPOINT_FRAMES new pages,
+        // not at every commit past the first thousand (each checkpoint syncs the files).
+        let mut rung_at = 0;
         conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: i32| {
+            if pages < rung_at {
+                rung_at = 0; // the log started over
+            }
             if pages >= WRITER_CHECKPOINT_FRAMES {
                 // Never an error from here: SQLite would report it as the commit's, though the commit is
                 // done. Busy (the checkpointer is at work) is retried at the next commit.
                 if let Err(error) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
                     tracing::debug!(%error, "writer checkpoint deferred");
                 }
-            } else if pages >= CHECKPOINT_FRAMES {
+            } else if pages - rung_at >= CHECKPOINT_FRAMES {
+                rung_at = pages;
                 hook_wake.ring();
             }
             Ok(())
