@@ -67,6 +67,7 @@ pub fn cmd(args: &BackupTableArgs) -> Result<(), CliError> {
             total_segments: total,
             rate_limit: context::rate_limit(args.max_rate, args.capacity_fraction, &info)?,
             seed: context::seed(),
+            page_limit: context::page_limit(&segments),
             ..DumpPlan::default()
         };
         let progress = Progress::new(info.item_count * segments.len() as u64 / u64::from(total.max(1)), "items");

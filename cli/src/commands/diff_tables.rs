@@ -53,6 +53,7 @@ pub fn cmd(args: &DiffTablesArgs) -> Result<(), CliError> {
             )));
         }
         let mut plan = DiffPlan::new(primary.schema.clone());
+        plan.page_limit = context::page_limit(&segments);
         plan.segments = segments.clone();
         plan.total_segments = total;
         plan.repair = args.repair;

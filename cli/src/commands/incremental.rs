@@ -62,6 +62,7 @@ fn scan_into_backup(args: &TableS3Args, check: Option<&DiffTableArgs>) -> Result
         let bucket = open_bucket(&args.s3url, &connection).await?;
         table.meter = context::meter(args.max_rate, args.capacity_fraction, Some(&info), Metered::Reads);
         let mut plan = BackfillPlan::new(table.schema.clone(), args.s3url.prefix.clone(), table.name.clone());
+        plan.page_limit = context::page_limit(&segments);
         plan.segments = segments.clone();
         plan.total_segments = total;
         plan.rate_limit = context::rate_limit(args.max_rate, args.capacity_fraction, &info)?;
