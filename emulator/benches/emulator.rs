@@ -184,7 +184,18 @@ async fn null_server() -> String {
     format!("http://{addr}")
 }
 
-/// The null server's answer: what the emulator would answer to the benchmark's requests, fixed.
+/// The null server's GetItem answer: one of the benchmark's items.
+const NULL_GET_ITEM: &str = concat!(
+    r#"{"Item":{"id":{"S":"item-000000000001"},"n":{"N":"1"},"payload":{"S":""#,
+    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    r#""}}}"#
+);
+
+/// The null server's GetObject body: a 1 KiB object.
+static NULL_OBJECT: [u8; 1024] = [b'x'; 1024];
+
+/// The null server's answer: what the emulator would answer to the benchmark's requests, fixed and built
+/// once, so that the server costs next to nothing.
 async fn null_answer(
     req: http::Request<hyper::body::Incoming>,
 ) -> Result<http::Response<http_body_util::Full<bytes::Bytes>>, std::convert::Infallible> {
@@ -197,11 +208,10 @@ async fn null_answer(
     let get = req.method() == http::Method::GET;
     let _ = http_body_util::BodyExt::collect(req.into_body()).await;
     let (content_type, body) = if target.ends_with(".GetItem") {
-        let item = format!(
-            r#"{{"Item":{{"id":{{"S":"item-000000000001"}},"n":{{"N":"1"}},"payload":{{"S":"{}"}}}}}}"#,
-            "x".repeat(60)
-        );
-        ("application/x-amz-json-1.0", bytes::Bytes::from(item))
+        (
+            "application/x-amz-json-1.0",
+            bytes::Bytes::from_static(NULL_GET_ITEM.as_bytes()),
+        )
     } else if target.ends_with(".BatchWriteItem") {
         (
             "application/x-amz-json-1.0",
@@ -210,7 +220,10 @@ async fn null_answer(
     } else if !target.is_empty() {
         ("application/x-amz-json-1.0", bytes::Bytes::from_static(b"{}"))
     } else if get {
-        ("application/octet-stream", bytes::Bytes::from(vec![b'x'; 1024]))
+        (
+            "application/octet-stream",
+            bytes::Bytes::from_static(&NULL_OBJECT),
+        )
     } else {
         ("application/xml", bytes::Bytes::new())
     };

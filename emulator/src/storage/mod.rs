@@ -10,8 +10,8 @@
 //!
 //! # Checkpoints
 //! The WAL is copied back into the database by a checkpointer thread on its own connection, not by the
-//! writer: the writer's WAL hook wakes it each time the log has grown by [`CHECKPOINT_FRAMES`] pages, and a PASSIVE
-//! checkpoint runs beside the writer without blocking it. When the log reaches [`WRITER_CHECKPOINT_FRAMES`]
+//! writer: the writer's WAL hook wakes it each time the log has grown by [`CHECKPOINT_FRAMES`] pages, and a
+//! PASSIVE checkpoint runs beside the writer without blocking it. When the log reaches [`WRITER_CHECKPOINT_FRAMES`]
 //! the writer checkpoints too, as SQLite's own autocheckpoint would, but finds most frames already copied;
 //! its checkpoint completes the log, so the log starts over and stays short. A checkpoint changes where
 //! committed pages live, not what is committed, so durability is the commit's, as before.
@@ -116,8 +116,8 @@ type Job = Box<dyn FnOnce(&WriteCtx<'_>) -> (Reply, bool) + Send>;
 pub const CHECKPOINT_FRAMES: i32 = 1000;
 
 /// WAL pages at which the writer checkpoints itself (64 MiB of 4 KiB pages; a longer log means fewer copies
-/// of the pages every write touches, BatchWriteItem +10 % over SQLite's default of 1000). Under a steady load the
-/// checkpointer trails the writer and never finds the log fully copied, so the log would never start over;
+/// of the pages every write touches, BatchWriteItem +10 % over SQLite's default of 1000). Under a steady
+/// load the checkpointer trails the writer and never finds the log fully copied, so the log would never start over;
 /// the writer's checkpoint copies what the checkpointer has not yet (the frames it did are skipped) and, with
 /// no other writer, finishes, so the next transaction starts the log from the beginning.
 pub const WRITER_CHECKPOINT_FRAMES: i32 = 16_384;
@@ -236,7 +236,8 @@ impl Storage {
     }
 
     /// How many checkpoints the checkpointer thread has run.
-    pub fn checkpoints(&self) -> u64 {
+    #[cfg(test)]
+    fn checkpoints(&self) -> u64 {
         lock(&self.checkpointer).as_ref().map_or(0, |(wake, _)| {
             wake.done.load(std::sync::atomic::Ordering::Relaxed)
         })
