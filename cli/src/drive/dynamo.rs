@@ -6,18 +6,22 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::batch_get_item::{BatchGetItem, BatchGetItemOutput};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::scan::{Scan, ScanOutput};
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConsumedCapacity, DeleteRequest, KeysAndAttributes, PutRequest, ReturnConsumedCapacity,
     WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::client::interceptors::context::Output;
 use ddbrep_engine::io::{Expect, StoreError, TableOp, TableResult, TableSlot, Write};
 use ddbrep_engine::model::{Item, Key, KeySchema};
 use ddbrep_engine::retry::CapacityMeter;
 
-use super::convert::{item_from_sdk, item_from_sdk_owned, item_to_sdk, key_to_sdk, ConvertError};
+use super::answer::{sorted, BatchGetAnswer, Capacity, Decoded, ScanAnswer};
+use super::convert::{item_from_sdk, item_to_sdk, key_to_sdk, ConvertError};
 use super::errors::classify;
 use super::TableStore;
 
@@ -134,17 +138,12 @@ fn unreadable(table: &str) -> impl Fn(ConvertError) -> StoreError + '_ {
     move |e| StoreError::Fatal(format!("table {table}: {e}"))
 }
 
-fn items(table: &str, maps: Vec<HashMap<String, AttributeValue>>) -> Result<Vec<Item>, StoreError> {
-    maps.into_iter()
-        .map(|m| item_from_sdk_owned(m).map_err(unreadable(table)))
-        .collect()
+fn undecodable<'a>(table: &'a str, op: &'a str) -> impl Fn(String) -> StoreError + 'a {
+    move |e| StoreError::Fatal(format!("table {table}: an unreadable {op} answer: {e}"))
 }
 
 fn key_of(t: &DynamoTable, map: &HashMap<String, AttributeValue>) -> Result<Key, StoreError> {
-    let item = item_from_sdk(map).map_err(unreadable(&t.name))?;
-    t.schema
-        .parse_key(&item)
-        .map_err(|e| StoreError::Fatal(format!("table {}: a key in the answer: {e}", t.name)))
+    t.key_in(&item_from_sdk(map).map_err(unreadable(&t.name))?)
 }
 
 fn request(write: &Write) -> Result<WriteRequest, StoreError> {
@@ -177,6 +176,13 @@ fn unprocessed_write(t: &DynamoTable, w: &WriteRequest) -> Result<Write, StoreEr
 }
 
 impl DynamoTable {
+    /// The key of an item (or a key) an answer holds.
+    fn key_in(&self, item: &Item) -> Result<Key, StoreError> {
+        self.schema
+            .parse_key(item)
+            .map_err(|e| StoreError::Fatal(format!("table {}: a key in the answer: {e}", self.name)))
+    }
+
     /// Runs one request.
     pub async fn call(&self, op: TableOp) -> Result<TableResult, StoreError> {
         let name = self.name.as_str();
@@ -208,22 +214,21 @@ impl DynamoTable {
                         .segment(i32::try_from(segment).unwrap_or(i32::MAX))
                         .total_segments(i32::try_from(total_segments).unwrap_or(i32::MAX));
                 }
-                let out = scan
+                let decoded =
+                    Decoded::<ScanAnswer>::new(&Scan::new(), || Output::erase(ScanOutput::builder().build()));
+                scan.customize()
+                    .interceptor(decoded.clone())
                     .send()
                     .await
                     .map_err(|e| classify(&format!("Scan {name}"), &e))?;
+                let page = decoded.take().map_err(undecodable(name, "Scan"))?;
                 observe(
-                    out.consumed_capacity().and_then(ConsumedCapacity::capacity_units),
-                    out.items().len(),
+                    page.consumed_capacity.and_then(|c| c.capacity_units),
+                    page.items.len(),
                 );
-                let last_key = out
-                    .last_evaluated_key()
-                    .filter(|k| !k.is_empty())
-                    .map(|k| item_from_sdk(k).map_err(unreadable(name)))
-                    .transpose()?;
                 Ok(TableResult::Page {
-                    items: items(name, out.items.unwrap_or_default())?,
-                    last_key,
+                    items: page.items.into_iter().map(sorted).collect(),
+                    last_key: page.last_evaluated_key.filter(|k| !k.is_empty()).map(sorted),
                 })
             }
             TableOp::BatchGet { keys, consistent } => {
@@ -232,34 +237,35 @@ impl DynamoTable {
                     .consistent_read(consistent)
                     .build()
                     .map_err(|e| StoreError::Fatal(format!("BatchGetItem: {e}")))?;
-                let mut out = self
-                    .client
+                let decoded = Decoded::<BatchGetAnswer>::new(&BatchGetItem::new(), || {
+                    Output::erase(BatchGetItemOutput::builder().build())
+                });
+                self.client
                     .batch_get_item()
                     .request_items(name, request)
                     .set_return_consumed_capacity(capacity)
+                    .customize()
+                    .interceptor(decoded.clone())
                     .send()
                     .await
                     .map_err(|e| classify(&format!("BatchGetItem {name}"), &e))?;
-                let found = out
-                    .responses
-                    .as_mut()
-                    .and_then(|r| r.remove(name))
-                    .unwrap_or_default();
-                let unprocessed = match out.unprocessed_keys.as_mut().and_then(|u| u.remove(name)) {
+                let mut out = decoded.take().map_err(undecodable(name, "BatchGetItem"))?;
+                let found = out.responses.remove(name).unwrap_or_default();
+                let unprocessed = match out.unprocessed_keys.remove(name) {
                     Some(left) => left
-                        .keys()
+                        .keys
                         .iter()
-                        .map(|k| key_of(self, k))
+                        .map(|k| self.key_in(k))
                         .collect::<Result<_, _>>()?,
                     None => Vec::new(),
                 };
                 // Every key read is charged, found or not.
                 observe(
-                    units_of(name, out.consumed_capacity()),
+                    Capacity::units_of(&out.consumed_capacity, name),
                     keys.len().saturating_sub(unprocessed.len()),
                 );
                 Ok(TableResult::Items {
-                    items: items(name, found)?,
+                    items: found.into_iter().map(sorted).collect(),
                     unprocessed,
                 })
             }

@@ -9,10 +9,12 @@
 //! - [`sink`]: where `Action::Emit` bytes go: gzip'd objects (multipart for large ones), or a writer.
 //! - [`aws`]: SDK configuration from locations, flags and the environment.
 //! - [`convert`]: model ↔ `AttributeValue`, exactly.
+//! - [`answer`]: Scan and BatchGetItem answers decoded by the engine's DynamoDB-JSON decoder, not the SDK's.
 //!
 //! Drivers never retry (the SDK's own retry layer stays on); they classify errors into
 //! [`StoreError`](ddbrep_engine::io::StoreError) and the job retries with its seeded backoff.
 
+pub mod answer;
 pub mod aws;
 pub mod convert;
 pub mod dynamo;

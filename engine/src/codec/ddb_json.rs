@@ -6,8 +6,14 @@
 //! base64, sets, `NULL: true`, 32 nesting levels) and names the path of the first bad attribute. Encoding is
 //! compact, in the order attributes were received, numbers in DynamoDB's normalised text, binary as standard
 //! padded base64 (once).
+//!
+//! Text is decoded in one streaming pass ([`decode`]); [`item_from_json`] and [`value_from_json`] check the
+//! same rules on JSON a caller has already parsed (a request body it needed as a whole anyway).
+
+mod decode;
 
 use base64::Engine as _;
+use serde::de::DeserializeSeed;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value as Json;
@@ -21,14 +27,32 @@ const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::
 
 /// Parses an item (`{"id":{"S":"a"},…}`) from DynamoDB-JSON text.
 pub fn parse_item(text: &str) -> Result<Item, DecodeError> {
-    let json: Json = serde_json::from_str(text).map_err(DecodeError::json)?;
-    Ok(item_from_json(&json)?)
+    parse_with(text, |found, de| decode::ItemSeed(found).deserialize(de))
 }
 
 /// Parses one attribute value (`{"S":"a"}`) from DynamoDB-JSON text.
 pub fn parse_value(text: &str) -> Result<Value, DecodeError> {
-    let json: Json = serde_json::from_str(text).map_err(DecodeError::json)?;
-    Ok(value_from_json(&json, 1)?)
+    parse_with(text, |found, de| {
+        decode::ValueSeed { found, depth: 1 }.deserialize(de)
+    })
+}
+
+/// Runs a streaming decode over the whole of `text`: a model error comes back as one, with its path.
+fn parse_with<T>(
+    text: &str,
+    decode: impl FnOnce(
+        &decode::Found,
+        &mut serde_json::Deserializer<serde_json::de::StrRead<'_>>,
+    ) -> serde_json::Result<T>,
+) -> Result<T, DecodeError> {
+    let found = decode::Found::default();
+    let mut de = serde_json::Deserializer::from_str(text);
+    let decoded = decode(&found, &mut de).and_then(|t| de.end().map(|()| t));
+    decoded.map_err(|e| {
+        found
+            .take()
+            .map_or_else(|| DecodeError::json(e), DecodeError::Model)
+    })
 }
 
 /// An item from parsed JSON: an object of attribute names to DynamoDB-JSON values.
@@ -193,16 +217,27 @@ impl Serialize for Item {
 
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
-        let json = Json::deserialize(deserializer)?;
-        value_from_json(&json, 1).map_err(serde::de::Error::custom)
+        let found = decode::Found::default();
+        let seed = decode::ValueSeed {
+            found: &found,
+            depth: 1,
+        };
+        seed.deserialize(deserializer).map_err(|e| with_rule(e, &found))
     }
 }
 
 impl<'de> Deserialize<'de> for Item {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Item, D::Error> {
-        let json = Json::deserialize(deserializer)?;
-        item_from_json(&json).map_err(serde::de::Error::custom)
+        let found = decode::Found::default();
+        decode::ItemSeed(&found)
+            .deserialize(deserializer)
+            .map_err(|e| with_rule(e, &found))
     }
+}
+
+/// A failed decode's error, replaced by the model error that caused it if there was one.
+fn with_rule<E: serde::de::Error>(e: E, found: &decode::Found) -> E {
+    found.take().map_or(e, E::custom)
 }
 
 /// Serialises through `Display` (numbers as their normalised text).
@@ -268,13 +303,49 @@ mod tests {
             (r#"{"z":{"NS":["1","1.00"]}}"#, "item.z.NS[1]: duplicate value 1"),
             (r#"{"z":{"N":"1e126"}}"#, "item.z.N: number magnitude larger than supported range (above 9.99E+125)"),
             (r#"[1]"#, "item: expected an object of attributes, found an array"),
+            (r#"1.5"#, "item: expected an object of attributes, found a number"),
+            (r#"{"z":{"N":1.5}}"#, "item.z.N: expected a string, found a number"),
+            (r#"{"z":{"S":null}}"#, "item.z.S: expected a string, found null"),
+            (r#"{"z":{"M":"x"}}"#, "item.z.M: expected an object, found a string"),
+            (r#"{"z":{"L":{"a":{"S":"b"}}}}"#, "item.z.L: expected an array, found an object"),
+            (r#"{"z":{"NULL":"yes"}}"#, "item.z.NULL: expected true, found a string"),
+            (r#"{"z":{"BOOL":1}}"#, "item.z.BOOL: expected a boolean, found a number"),
+            (r#"{"z":{"SS":[1]}}"#, "item.z.SS[0]: expected a string, found a number"),
+            (r#"{"z":{"BS":["AA==",{"B":"AA=="}]}}"#, "item.z.BS[1]: expected a string, found an object"),
+            (r#"{"z":{"S":12345678901234567890123}}"#, "item.z.S: expected a string, found a number"),
+            (r#"{"z":{"X":"a","S":"b"}}"#, "item.z: attribute value has 2 types; it must contain exactly one"),
+            (r#"{"z":1e400}"#, "item.z: expected an attribute value object such as {\"S\":\"…\"}, found a number"),
+            (r#"{"z":[{"S":"a"}]}"#, "item.z: expected an attribute value object such as {\"S\":\"…\"}, found an array"),
+            (r#"{"a":{"L":[{"S":"x"},{"M":{"k":{"SS":["p","p"]}}}]}}"#, r#"item.a.L[1].M.k.SS[1]: duplicate value "p""#),
         ];
         for (text, message) in cases {
+            // The streaming decoder and the one over parsed JSON agree, message for message.
             let err = match parse_item(text) {
                 Err(DecodeError::Model(e)) => e.under("item"),
                 other => panic!("{text}: {other:?}"),
             };
             assert_eq!(err.to_string(), message, "{text}");
+            let json: Json = serde_json::from_str(text).unwrap();
+            assert_eq!(item_from_json(&json).unwrap_err().under("item"), err, "{text}");
+            // Inside a serde struct the message survives, with serde_json's position.
+            let inside = serde_json::from_str::<Vec<Item>>(&format!("[{text}]")).unwrap_err();
+            let bare = message
+                .strip_prefix("item.")
+                .or_else(|| message.strip_prefix("item: "));
+            assert!(inside.to_string().starts_with(bare.unwrap()), "{inside}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_streaming_decoder_reads_what_the_encoder_writes(item in crate::testing::item(6)) {
+            let text = item_to_string(&item);
+            let decoded = parse_item(&text).unwrap();
+            proptest::prop_assert_eq!(item_to_string(&decoded), text.clone());
+            let json: Json = serde_json::from_str(&text).unwrap();
+            proptest::prop_assert_eq!(item_from_json(&json).unwrap(), decoded.clone());
+            let inside: Vec<Item> = serde_json::from_str(&format!("[{text},{text}]")).unwrap();
+            proptest::prop_assert_eq!(&inside[1], &decoded);
         }
     }
 
@@ -291,7 +362,10 @@ mod tests {
         let e = parse_item(&nest(33)).unwrap_err();
         assert!(e.to_string().ends_with("nesting exceeds 32 levels"), "{e}");
         // Far deeper than serde_json's own recursion limit: an error, not a stack overflow.
-        assert!(matches!(parse_item(&nest(10_000)), Err(DecodeError::Json(_))));
+        let e = parse_item(&nest(10_000)).unwrap_err();
+        assert!(e.to_string().ends_with("nesting exceeds 32 levels"), "{e}");
+        let parsed: Json = serde_json::from_str(&nest(40)).unwrap();
+        assert!(item_from_json(&parsed).is_err());
     }
 
     #[test]
