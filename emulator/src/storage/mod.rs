@@ -138,6 +138,24 @@ pub struct Storage {
     temporary: bool,
 }
 
+/// How much of the database file a reader connection maps into memory: its pages are then read in place,
+/// without a `pread` and a copy into SQLite's page cache each. (Pages still in the WAL are read from it.)
+const READER_MMAP_BYTES: i64 = 1 << 30;
+
+/// `f` between `BEGIN` and `COMMIT` (or `ROLLBACK` if it failed).
+fn in_read_transaction<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let result = f(conn);
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = conn.prepare_cached(end).and_then(|mut s| s.execute([]));
+    let value = result?;
+    ended?;
+    Ok(value)
+}
+
 impl Storage {
     /// Opens (creating if needed) the database at `path`, migrates it, loads the catalog and starts the
     /// writer. `:memory:` means a throwaway database in a temporary file, deleted when dropped.
@@ -243,7 +261,9 @@ impl Storage {
         })
     }
 
-    /// Runs `f` on a read-only connection from the pool.
+    /// Runs `f` on a read-only connection from the pool, in one read transaction: everything `f` reads is one
+    /// snapshot (a BatchGetItem's keys, a page's rows), and the locks a read transaction takes are taken
+    /// once, not once per statement.
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StorageError> {
         let pooled = lock(&self.readers).pop();
         let conn = match pooled {
@@ -254,11 +274,15 @@ impl Storage {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 conn.busy_timeout(std::time::Duration::from_secs(10))?;
+                conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
                 conn
             }
         };
-        let result = f(&conn);
-        lock(&self.readers).push(conn);
+        let result = in_read_transaction(&conn, f);
+        // A connection whose transaction could not be ended is not reused.
+        if conn.is_autocommit() {
+            lock(&self.readers).push(conn);
+        }
         Ok(result?)
     }
 
