@@ -16,6 +16,10 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_s3::primitives::ByteStream;
 
+/// The emulator runs in this process, on the allocator its binary uses (mimalloc, without huge pages).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn ddbrep_binary() -> PathBuf {
     // target/release/deps/tools-… → target/release/ddbrep
     let exe = std::env::current_exe().unwrap();

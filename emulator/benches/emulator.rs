@@ -17,6 +17,10 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, WriteRequest,
 };
 
+/// The emulator runs in this process, on the allocator its binary uses (mimalloc, without huge pages).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let b = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())

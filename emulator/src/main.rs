@@ -11,6 +11,10 @@ use ddbrep_emu::pipeline::PipelineSpec;
 use ddbrep_emu::storage::Durability;
 use ddbrep_emu::Emulator;
 
+/// mimalloc, without transparent huge pages, as the `ddbrep` binary (see DESIGN, emulator benchmark).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A local DynamoDB, DynamoDB Streams and S3 on one SQLite file, for the unmodified AWS SDKs and CLI.
 ///
 /// Example:

@@ -408,7 +408,11 @@ fn run_writer(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, catalo
         }
         let mut replies: Vec<Reply> = Vec::with_capacity(group.len());
         let outcome = (|| -> rusqlite::Result<()> {
-            let mut tx = conn.transaction()?;
+            // IMMEDIATE: the write lock is taken at BEGIN (waiting on the busy handler if need be). A DEFERRED
+            // group whose first job reads before it writes had to upgrade its read snapshot to a write, and
+            // under S3 PutObject load (a SELECT of the current version, then INSERTs) about one group in
+            // 100,000 failed that upgrade at once with "database is locked", failing every job in it.
+            let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut counters: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
             for job in group.drain(..) {
                 let sp = tx.savepoint()?;
