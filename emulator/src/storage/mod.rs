@@ -261,10 +261,23 @@ impl Storage {
         })
     }
 
+    /// Runs `f` on a read-only connection from the pool; each statement it runs is its own read transaction
+    /// (right for one statement: a GetItem, a DescribeTable).
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StorageError> {
+        self.with_reader(f)
+    }
+
     /// Runs `f` on a read-only connection from the pool, in one read transaction: everything `f` reads is one
     /// snapshot (a BatchGetItem's keys, a page's rows), and the locks a read transaction takes are taken
     /// once, not once per statement.
-    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StorageError> {
+    pub fn read_snapshot<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StorageError> {
+        self.with_reader(|conn| in_read_transaction(conn, f))
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StorageError> {
         let pooled = lock(&self.readers).pop();
         let conn = match pooled {
             Some(conn) => conn,
@@ -274,11 +287,13 @@ impl Storage {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 conn.busy_timeout(std::time::Duration::from_secs(10))?;
-                conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
+                if READER_MMAP_BYTES > 0 {
+                    conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
+                }
                 conn
             }
         };
-        let result = in_read_transaction(&conn, f);
+        let result = f(&conn);
         // A connection whose transaction could not be ended is not reused.
         if conn.is_autocommit() {
             lock(&self.readers).push(conn);

@@ -88,7 +88,7 @@ pub fn run(svc: &Service, _req: &Request, body: &[u8]) -> Result<Vec<u8>, DdbErr
         // One connection and one read snapshot for the table's keys, up to the answer's size limit.
         let stored = svc
             .storage
-            .read(|c| {
+            .read_snapshot(|c| {
                 let mut out = Vec::with_capacity(keys.len());
                 let mut taken = bytes;
                 for (raw, cols) in &keys {

@@ -90,7 +90,7 @@ pub fn run(svc: &Service, _req: &Request, body: &[u8]) -> Result<Vec<u8>, DdbErr
                 None => None,
             };
             svc.storage
-                .read(|c| {
+                .read_snapshot(|c| {
                     items::query(
                         c,
                         table.meta.id,
@@ -124,7 +124,7 @@ pub fn run(svc: &Service, _req: &Request, body: &[u8]) -> Result<Vec<u8>, DdbErr
                 range,
             };
             svc.storage
-                .read(|c| {
+                .read_snapshot(|c| {
                     items::index_read(c, table.meta.id, &meta.name, part, forward, after.as_ref(), |e| {
                         page.offer(e.item)
                     })

@@ -106,7 +106,7 @@ pub fn run(svc: &Service, _req: &Request, body: &[u8]) -> Result<Vec<u8>, DdbErr
                 None => None,
             };
             svc.storage
-                .read(|c| {
+                .read_snapshot(|c| {
                     items::scan(c, table.meta.id, hash_range, after.as_ref(), usize::MAX, |row| {
                         page.offer(row)
                     })
@@ -128,7 +128,7 @@ pub fn run(svc: &Service, _req: &Request, body: &[u8]) -> Result<Vec<u8>, DdbErr
             };
             let part = IndexPartition::HashRange(hash_range.0, hash_range.1);
             svc.storage
-                .read(|c| {
+                .read_snapshot(|c| {
                     items::index_read(c, table.meta.id, &meta.name, part, true, after.as_ref(), |e| {
                         page.offer(e.item)
                     })
