@@ -58,7 +58,9 @@ fn item(i: u64) -> std::collections::HashMap<String, AttributeValue> {
 }
 
 /// Runs `op` on every client concurrently for `seconds`; returns units (requests or items) per second.
-async fn phase<C, F, Fut>(clients: &[C], seconds: u64, op: F) -> f64
+/// Runs `op` on every client for `seconds`; its rate. An operation answers 0 for a failed request, which the
+/// rate does not count; failures are printed with the phase's name, so they are seen.
+async fn phase<C, F, Fut>(name: &str, clients: &[C], seconds: u64, op: F) -> f64
 where
     C: Clone + Send + 'static,
     F: Fn(C, u64, u64) -> Fut + Clone + Send + 'static,
@@ -66,14 +68,24 @@ where
 {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (c, client) in clients.iter().enumerate() {
-        let (stop, done, op, client) = (stop.clone(), done.clone(), op.clone(), client.clone());
+        let (stop, done, failed, op, client) = (
+            stop.clone(),
+            done.clone(),
+            failed.clone(),
+            op.clone(),
+            client.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                done.fetch_add(op(client.clone(), c as u64, i).await, Ordering::Relaxed);
+                match op(client.clone(), c as u64, i).await {
+                    0 => failed.fetch_add(1, Ordering::Relaxed),
+                    n => done.fetch_add(n, Ordering::Relaxed),
+                };
                 i += 1;
             }
         }));
@@ -83,12 +95,16 @@ where
     for t in tasks {
         t.await.unwrap();
     }
+    let failed = failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        eprintln!("{name}: {failed} requests failed (not counted)");
+    }
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
 /// PutItem and GetItem (requests/s) and 25-item BatchWriteItem (items/s) on every client at once.
 async fn item_ops(clients: &[aws_sdk_dynamodb::Client], seconds: u64) -> [f64; 3] {
-    let put = phase(clients, seconds, |c, client_no, i| async move {
+    let put = phase("PutItem", clients, seconds, |c, client_no, i| async move {
         let id = client_no * 1_000_000_000 + i;
         c.put_item()
             .table_name("bench")
@@ -99,7 +115,7 @@ async fn item_ops(clients: &[aws_sdk_dynamodb::Client], seconds: u64) -> [f64; 3
             .unwrap_or(0)
     })
     .await;
-    let get = phase(clients, seconds, |c, client_no, i| async move {
+    let get = phase("GetItem", clients, seconds, |c, client_no, i| async move {
         let id = client_no * 1_000_000_000 + i % 1000;
         let key = item(id).remove("id").unwrap();
         c.get_item()
@@ -111,7 +127,7 @@ async fn item_ops(clients: &[aws_sdk_dynamodb::Client], seconds: u64) -> [f64; 3
             .unwrap_or(0)
     })
     .await;
-    let batch = phase(clients, seconds, |c, client_no, i| async move {
+    let batch = phase("BatchWriteItem", clients, seconds, |c, client_no, i| async move {
         let writes: Vec<_> = (0..25)
             .map(|k| {
                 let id = 5_000_000_000_000 + client_no * 1_000_000_000 + i * 25 + k;
@@ -134,7 +150,7 @@ async fn item_ops(clients: &[aws_sdk_dynamodb::Client], seconds: u64) -> [f64; 3
 /// 1 KiB PutObject and GetObject (requests/s) on every client at once.
 async fn object_ops(s3: &[aws_sdk_s3::Client], seconds: u64) -> [f64; 2] {
     let small = bytes::Bytes::from(vec![b'x'; 1024]);
-    let s3_put = phase(s3, seconds, move |c, client_no, i| {
+    let s3_put = phase("S3 PutObject", s3, seconds, move |c, client_no, i| {
         let body = small.clone();
         async move {
             c.put_object()
@@ -148,7 +164,7 @@ async fn object_ops(s3: &[aws_sdk_s3::Client], seconds: u64) -> [f64; 2] {
         }
     })
     .await;
-    let s3_get = phase(s3, seconds, |c, client_no, i| async move {
+    let s3_get = phase("S3 GetObject", s3, seconds, |c, client_no, i| async move {
         let Ok(out) = c
             .get_object()
             .bucket("bench")

@@ -453,28 +453,9 @@ impl Diff {
             self.on_verdict(verdict);
         }
         self.reconciler.pump(&mut self.outbox);
-        while self.outbox.has_room() && !self.to_compare.is_empty() {
-            let n = MAX_BATCH_GET.min(self.to_compare.len());
-            let batch: Vec<Item> = self.to_compare.drain(..n).collect();
-            let keys = match batch
-                .iter()
-                .map(|i| self.key_of(i))
-                .collect::<Result<Vec<_>, _>>()
-            {
-                Ok(keys) => keys,
-                Err(e) => return self.fail(e),
-            };
-            self.comparing += batch.len();
-            let slot = self.other_slot();
-            self.outbox.push_table(
-                Tag::Compare(batch),
-                slot,
-                TableOp::BatchGet {
-                    keys,
-                    consistent: false,
-                },
-            );
-        }
+        // The next page is asked for before the compares take the free room: while the emulator or DynamoDB
+        // serves a page, the compares of the last one keep the pipe full. (Compares first left the scan to
+        // wait until every compare of a page had been sent, and both sides idle while the page was read.)
         for i in 0..self.cursors.len() {
             if !self.outbox.has_room() || self.held() >= self.plan.max_buffered_items {
                 break;
@@ -503,6 +484,28 @@ impl Diff {
             };
             let slot = self.scanned_slot();
             self.outbox.push_table(Tag::Scan(i), slot, op);
+        }
+        while self.outbox.has_room() && !self.to_compare.is_empty() {
+            let n = MAX_BATCH_GET.min(self.to_compare.len());
+            let batch: Vec<Item> = self.to_compare.drain(..n).collect();
+            let keys = match batch
+                .iter()
+                .map(|i| self.key_of(i))
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(keys) => keys,
+                Err(e) => return self.fail(e),
+            };
+            self.comparing += batch.len();
+            let slot = self.other_slot();
+            self.outbox.push_table(
+                Tag::Compare(batch),
+                slot,
+                TableOp::BatchGet {
+                    keys,
+                    consistent: false,
+                },
+            );
         }
         if let Some(every) = self.plan.progress_every {
             match self.last_progress {

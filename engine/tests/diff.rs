@@ -368,3 +368,46 @@ proptest! {
 
 /// Changes on their way to the target, in stream order.
 type Stream = std::rc::Rc<std::cell::RefCell<VecDeque<(Key, Option<Item>)>>>;
+
+#[test]
+fn the_next_page_is_asked_for_while_the_last_ones_compares_are_in_flight() {
+    use ddbrep_engine::io::{Action, Input, TableOp, TableResult, TableSlot};
+    let mut diff = Diff::new(DiffPlan::new(schema()));
+    let Some(Action::Table { id, .. }) = diff.poll() else {
+        panic!("a scan")
+    };
+    // A page of 2,000 items: 20 BatchGetItems of the replica, more than the 16 requests in flight.
+    let items: Vec<Item> = (0..2000)
+        .map(|i| item(&format!("r{i:05}"), Value::from(1)))
+        .collect();
+    let last_key = items.last().map(|i| schema().key_of(i).unwrap().to_item());
+    diff.handle(
+        Input::Table {
+            id,
+            result: Ok(TableResult::Page {
+                items,
+                last_key: last_key.clone(),
+            }),
+        },
+        ddbrep_engine::time::Millis(1),
+    );
+    let mut scans = Vec::new();
+    let mut compares = 0;
+    while let Some(action) = diff.poll() {
+        match action {
+            Action::Table {
+                slot: TableSlot::Primary,
+                op: TableOp::Scan { start, .. },
+                ..
+            } => scans.push(start),
+            Action::Table {
+                slot: TableSlot::Replica,
+                op: TableOp::BatchGet { .. },
+                ..
+            } => compares += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(scans, [last_key], "the second page is asked for at once");
+    assert_eq!(compares, 15, "the rest of the room goes to compares");
+}
