@@ -125,6 +125,67 @@ async fn diff_tables_backfill_and_ignore() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn diff_tables_over_many_pages_reports_exactly_the_changed_keys_in_pass_order() {
+    let env = start().await;
+    env.create_table("primary", false).await;
+    env.create_table("replica", false).await;
+    // 3,000 items of about 1 KB: four 1 MB Scan pages per table, and more with --parallel.
+    let pad = "x".repeat(1000);
+    let item =
+        |k: &str, v: usize| format!(r#"{{"hash":{{"S":"{k}"}},"v":{{"N":"{v}"}},"pad":{{"S":"{pad}"}}}}"#);
+    let primary: Vec<String> = (0..3000).map(|i| item(&format!("k{i:04}"), i)).collect();
+    let mut replica: Vec<String> = (0..3000)
+        .filter(|i| i % 300 != 1) // 10 missing
+        .map(|i| item(&format!("k{i:04}"), if i % 300 == 2 { i + 1 } else { i })) // 10 different
+        .collect();
+    replica.extend((0..10).map(|i| item(&format!("extra{i}"), i))); // 10 extraneous
+    env.put_many("primary", &primary).await;
+    env.put_many("replica", &replica).await;
+    let (p, r) = (env.table("primary"), env.table("replica"));
+    let key = |k: String| format!(r#"{{"hash":"{k}"}}"#);
+    let missing: BTreeSet<String> = (0..10).map(|i| key(format!("k{:04}", i * 300 + 1))).collect();
+    let different: BTreeSet<String> = (0..10).map(|i| key(format!("k{:04}", i * 300 + 2))).collect();
+    let extraneous: BTreeSet<String> = (0..10).map(|i| key(format!("extra{i}"))).collect();
+    for parallel in ["1", "3"] {
+        let run = env.ddbrep(&["diff-tables", &p, &r, "--parallel", parallel]).await;
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(
+            run.tagged("missing").into_iter().collect::<BTreeSet<_>>(),
+            missing
+        );
+        assert_eq!(
+            run.tagged("extraneous").into_iter().collect::<BTreeSet<_>>(),
+            extraneous
+        );
+        let seen = run.tagged("different");
+        assert_eq!(seen.len(), 20, "each different key once per pass");
+        assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), different);
+        assert_eq!(run.tagged("discrepancies"), ["20", "20"]);
+        // The original's shape: pass 1's lines, its count, pass 2's lines, its count.
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        let first_count = lines.iter().position(|l| l.contains("[discrepancies] ")).unwrap();
+        for (i, line) in lines.iter().enumerate() {
+            if line.contains("[missing] ") {
+                assert!(i < first_count, "{line}");
+            }
+            if line.contains("[extraneous] ") {
+                assert!(i > first_count, "{line}");
+            }
+        }
+    }
+    let repair = env.ddbrep(&["diff-tables", &p, &r, "--repair"]).await;
+    assert_eq!(repair.code, 0, "{repair:?}");
+    assert_eq!(
+        repair.tagged("discrepancies"),
+        ["20", "10"],
+        "pass 2 sees only the extraneous keys"
+    );
+    let again = env.ddbrep(&["diff-tables", &p, &r, "--exit-code"]).await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(env.scan("primary").await, env.scan("replica").await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn segmented_and_parallel_runs_cover_the_table_exactly_once() {
     let env = start().await;
     env.create_table("primary", false).await;

@@ -2,8 +2,19 @@
 //! reports each differing key, and optionally brings the replica up to date. Performs no I/O.
 //!
 //! Pass 1 scans the primary and reads the same keys from the replica (BatchGetItem, 100 keys at a time);
-//! pass 2 (skipped with `backfill`) scans the replica and reads the same keys from the primary. A key that
-//! looks different (canonical equality, ignored attributes left out) is not reported yet: it goes through
+//! pass 2 (skipped with `backfill`) scans the replica and reads the same keys from the primary.
+//!
+//! By default (`merge_scans`) both passes run as one sweep: the two tables are scanned side by side, and an
+//! item is compared with the other table's item of the same key when that one comes by in the other scan,
+//! with no read of its own. Tables with one key schema scan in the same order on DynamoDB and on the
+//! emulator (both order by a hash of the partition key), so a pair usually meets within a page or two. An
+//! item still waiting when its side holds half of `max_buffered_items`, or when the other scan has ended, is
+//! read from the other table by BatchGetItem as in the two-pass order, so the sweep is correct whatever the
+//! orders and never reads more than the two passes would. Its reports and counts are the two passes':
+//! pass 1's (`[missing]`, `[different]`) as they are found, pass 2's (`[extraneous]`, `[different]` again
+//! unless repaired) held and reported after pass 1's `[discrepancies]` line.
+//!
+//! A key that looks different (canonical equality, ignored attributes left out) is not reported yet: it goes through
 //! the reconcile loop (`reconcile.rs`), which reads the replica and then the primary strongly consistently,
 //! reports the key only if they still differ, and with `repair` writes the primary's state to the replica
 //! with a write conditional on the replica state it saw, then re-reads the primary. That module's header
@@ -49,8 +60,12 @@ pub struct DiffPlan {
     /// Most requests outstanding at once.
     pub max_in_flight: usize,
     /// Most scanned items held (awaiting comparison or repair) before scanning pauses; one page more can be
-    /// in flight per segment.
+    /// in flight per segment. In a merged sweep each side's items waiting for their other half are bounded
+    /// apart from these, at half of it (plus a page).
     pub max_buffered_items: usize,
+    /// Both passes as one sweep of the two tables side by side (the module's header); `false` scans the
+    /// primary, then the replica. No effect with `backfill`.
+    pub merge_scans: bool,
     /// Rounds of the repair loop per key before it is reported as failed.
     pub max_repair_rounds: u32,
     /// Retries of throttled and failed requests.
@@ -77,6 +92,7 @@ impl DiffPlan {
             consistent_scan: false,
             max_in_flight: 16,
             max_buffered_items: 4000,
+            merge_scans: true,
             max_repair_rounds: 10,
             retry: RetryPolicy::default(),
             seed: 0,
@@ -94,6 +110,35 @@ pub enum Pass {
     /// Pass 2: the replica is scanned.
     Replica,
 }
+
+impl Pass {
+    fn index(self) -> usize {
+        match self {
+            Pass::Primary => 0,
+            Pass::Replica => 1,
+        }
+    }
+
+    fn other(self) -> Pass {
+        match self {
+            Pass::Primary => Pass::Replica,
+            Pass::Replica => Pass::Primary,
+        }
+    }
+
+    /// The table this pass scans.
+    fn slot(self) -> TableSlot {
+        match self {
+            Pass::Primary => TableSlot::Primary,
+            Pass::Replica => TableSlot::Replica,
+        }
+    }
+}
+
+/// Most pass-2 reports a merged sweep holds back until pass 1's count is out; past it they are reported as
+/// they come (still counted in pass 2), so memory stays bounded when a replica holds millions of extraneous
+/// items.
+pub const MAX_HELD_REPORTS: usize = 100_000;
 
 /// Counters, reported as progress and in the summary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -161,6 +206,8 @@ enum CursorState {
 
 #[derive(Debug)]
 struct Cursor {
+    /// The table it scans.
+    side: Pass,
     segment: u32,
     start: Option<Item>,
     state: CursorState,
@@ -169,9 +216,58 @@ struct Cursor {
 #[derive(Debug, Clone)]
 enum Tag {
     Scan(usize),
-    /// Scanned items whose keys are being read from the other table.
-    Compare(Vec<Item>),
+    /// Items scanned on one side whose keys are being read from the other table.
+    Compare(Pass, Vec<Item>),
     Reconcile(RTag),
+}
+
+/// A merged sweep's items of one side that have not met their other half yet, oldest first.
+#[derive(Debug, Default)]
+struct Waiting {
+    items: std::collections::BTreeMap<Key, (u64, Item)>,
+    order: std::collections::BTreeMap<u64, Key>,
+    next: u64,
+}
+
+impl Waiting {
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn insert(&mut self, key: Key, item: Item) {
+        let seq = self.next;
+        self.next += 1;
+        if let Some((old, _)) = self.items.insert(key.clone(), (seq, item)) {
+            self.order.remove(&old);
+        }
+        self.order.insert(seq, key);
+    }
+
+    fn take(&mut self, key: &Key) -> Option<Item> {
+        let (seq, item) = self.items.remove(key)?;
+        self.order.remove(&seq);
+        Some(item)
+    }
+
+    fn pop_oldest(&mut self) -> Option<Item> {
+        let (_, key) = self.order.pop_first()?;
+        self.items.remove(&key).map(|(_, item)| item)
+    }
+}
+
+/// Where a merged sweep's suspect key came from, and what is still owed for it.
+#[derive(Debug, Default)]
+struct Origin {
+    /// Found from the primary's scan (counts in pass 1).
+    primary: bool,
+    /// Found from the replica's scan (counts in pass 2).
+    replica: bool,
+    /// Pass 2's report of a key both scans saw, waiting for the repair's outcome: a repaired key is equal
+    /// by the time pass 2 would have looked, a failed one is not.
+    second: Option<DiffEvent>,
+    /// Found again while its check was running (from the primary's scan, the replica's): checked again
+    /// after it.
+    again: (bool, bool),
 }
 
 impl From<RTag> for Tag {
@@ -193,12 +289,21 @@ pub struct Diff {
     outbox: Outbox<Tag>,
     reconciler: Reconciler,
     pass: Pass,
+    /// Both tables scanned at once (`merge_scans`, not backfill).
+    merged: bool,
     cursors: Vec<Cursor>,
-    to_compare: VecDeque<Item>,
+    /// Merged sweep: scanned items not yet paired, per side.
+    waiting: [Waiting; 2],
+    /// Scanned items to read from the other table, per side scanned.
+    to_compare: [VecDeque<Item>; 2],
     comparing: usize,
+    /// Merged sweep: keys in the reconciler, and which scans found them.
+    origins: std::collections::BTreeMap<Key, Origin>,
+    /// Merged sweep: pass 2's reports, held until pass 1's count is out.
+    held_reports: VecDeque<DiffEvent>,
     out: VecDeque<Action<DiffEvent, DiffSummary>>,
     progress: DiffProgress,
-    pass_count: u64,
+    pass_counts: [u64; 2],
     passes: Vec<(Pass, u64)>,
     limit: Option<RateLimit>,
     last_progress: Option<Millis>,
@@ -219,12 +324,16 @@ impl Diff {
                 plan.max_repair_rounds,
             ),
             pass: Pass::Primary,
+            merged: plan.merge_scans && !plan.backfill,
             cursors: Vec::new(),
-            to_compare: VecDeque::new(),
+            waiting: Default::default(),
+            to_compare: Default::default(),
             comparing: 0,
+            origins: std::collections::BTreeMap::new(),
+            held_reports: VecDeque::new(),
             out: VecDeque::new(),
             progress: DiffProgress::default(),
-            pass_count: 0,
+            pass_counts: [0; 2],
             passes: Vec::new(),
             limit: plan.rate_limit.map(RateLimit::new),
             last_progress: None,
@@ -245,37 +354,107 @@ impl Diff {
         self.progress
     }
 
+    /// Cursors for `pass` (both tables' in a merged sweep, which is all of pass 1).
     fn start_pass(&mut self, pass: Pass) {
         self.pass = pass;
-        self.pass_count = 0;
-        self.cursors = self
-            .plan
-            .segments
-            .iter()
-            .map(|&segment| Cursor {
-                segment,
-                start: None,
-                state: CursorState::Idle,
-            })
-            .collect();
-    }
-
-    fn scanned_slot(&self) -> TableSlot {
-        match self.pass {
-            Pass::Primary => TableSlot::Primary,
-            Pass::Replica => TableSlot::Replica,
+        let sides: &[Pass] = if self.merged {
+            &[Pass::Primary, Pass::Replica]
+        } else {
+            std::slice::from_ref(&self.pass)
+        };
+        let mut cursors = Vec::new();
+        for &side in sides {
+            for &segment in &self.plan.segments {
+                cursors.push(Cursor {
+                    side,
+                    segment,
+                    start: None,
+                    state: CursorState::Idle,
+                });
+            }
         }
+        self.cursors = cursors;
     }
 
-    fn other_slot(&self) -> TableSlot {
-        match self.pass {
-            Pass::Primary => TableSlot::Replica,
-            Pass::Replica => TableSlot::Primary,
-        }
-    }
-
+    /// Items held: waiting for their other half, or for a read, or in a recheck.
     fn held(&self) -> usize {
-        self.to_compare.len() + self.comparing + self.reconciler.len()
+        self.waiting[0].len() + self.waiting[1].len() + self.in_hand()
+    }
+
+    /// Items held for a read or a recheck.
+    fn in_hand(&self) -> usize {
+        self.to_compare[0].len() + self.to_compare[1].len() + self.comparing + self.reconciler.len()
+    }
+
+    /// Whether every scan of `side` has ended.
+    fn scanned_all(&self, side: Pass) -> bool {
+        self.cursors
+            .iter()
+            .filter(|c| c.side == side)
+            .all(|c| c.state == CursorState::Done)
+    }
+
+    /// A key whose items differ (or one is missing), found from `side`'s scan: rechecked by the reconciler.
+    fn suspect(&mut self, key: Key, side: Pass) {
+        let from = (side == Pass::Primary, side == Pass::Replica);
+        self.suspect_from(key, from);
+    }
+
+    /// The same, found from the primary's scan, the replica's, or both (`from`).
+    fn suspect_from(&mut self, key: Key, from: (bool, bool)) {
+        if !self.merged {
+            self.reconciler.add(key);
+            return;
+        }
+        match self.origins.get_mut(&key) {
+            // Its check is running: check it once more afterwards, counting what that finds for `from`.
+            Some(origin) => origin.again = (origin.again.0 || from.0, origin.again.1 || from.1),
+            None => {
+                let origin = Origin {
+                    primary: from.0,
+                    replica: from.1,
+                    ..Origin::default()
+                };
+                self.origins.insert(key.clone(), origin);
+                self.reconciler.add(key);
+            }
+        }
+    }
+
+    /// A merged sweep's scanned item: compared with its other half if that is waiting, else it waits.
+    fn pair(&mut self, side: Pass, key: Key, item: Item) {
+        let Some(other) = self.waiting[side.other().index()].take(&key) else {
+            self.waiting[side.index()].insert(key, item);
+            return;
+        };
+        self.progress.compared += 2;
+        if !equal_ignoring(Some(&item), Some(&other), &self.plan.ignore) {
+            self.suspect_from(key, (true, true));
+        }
+    }
+
+    /// Moves waiting items that can no longer meet their other half in time to the BatchGetItem path: all of
+    /// a side whose other scan has ended, and the oldest of both sides while both hold half the buffer.
+    fn unpair(&mut self) {
+        let half = (self.plan.max_buffered_items / 2).max(1);
+        for side in [Pass::Primary, Pass::Replica] {
+            if self.scanned_all(side.other()) {
+                let i = side.index();
+                while let Some(item) = self.waiting[i].pop_oldest() {
+                    self.to_compare[i].push_back(item);
+                }
+            }
+        }
+        while self.waiting[0].len() >= half && self.waiting[1].len() >= half {
+            for i in 0..2 {
+                for _ in 0..MAX_BATCH_GET {
+                    match self.waiting[i].pop_oldest() {
+                        Some(item) => self.to_compare[i].push_back(item),
+                        None => break,
+                    }
+                }
+            }
+        }
     }
 
     fn fail(&mut self, error: JobError) {
@@ -367,6 +546,7 @@ impl Diff {
                     CursorState::Done
                 };
                 cursor.start = last_key;
+                let side = cursor.side;
                 self.progress.scanned += items.len() as u64;
                 if let Some(limit) = &mut self.limit {
                     limit.charge(items.len(), now);
@@ -377,15 +557,20 @@ impl Diff {
                         self.out
                             .push_back(Action::Report(DiffEvent::Backfill(key.clone())));
                         self.progress.discrepancies += 1;
-                        self.pass_count += 1;
+                        self.pass_counts[0] += 1;
                         self.reconciler.add(key);
                     }
+                } else if self.merged {
+                    for item in items {
+                        let key = self.key_of(&item)?;
+                        self.pair(side, key, item);
+                    }
                 } else {
-                    self.to_compare.extend(items);
+                    self.to_compare[side.index()].extend(items);
                 }
                 Ok(())
             }
-            (Tag::Compare(scanned), TableResult::Items { items, unprocessed }) => {
+            (Tag::Compare(side, scanned), TableResult::Items { items, unprocessed }) => {
                 self.comparing = self.comparing.saturating_sub(scanned.len());
                 let mut others = std::collections::BTreeMap::new();
                 for item in items {
@@ -404,7 +589,7 @@ impl Diff {
                     self.progress.compared += 1;
                     let other = others.remove(&key);
                     if !equal_ignoring(Some(&item), other.as_ref(), &self.plan.ignore) {
-                        self.reconciler.add(key);
+                        self.suspect(key, side);
                     }
                 }
                 if !left.is_empty() {
@@ -415,14 +600,19 @@ impl Diff {
                         .collect::<Result<Vec<_>, _>>()?;
                     self.comparing += left.len();
                     let op = Op::Table(
-                        self.other_slot(),
+                        side.other().slot(),
                         TableOp::BatchGet {
                             keys,
                             consistent: false,
                         },
                     );
-                    self.outbox
-                        .retry_leftover(Tag::Compare(left), op, request.attempt, progressed, now)?;
+                    self.outbox.retry_leftover(
+                        Tag::Compare(side, left),
+                        op,
+                        request.attempt,
+                        progressed,
+                        now,
+                    )?;
                 }
                 Ok(())
             }
@@ -453,14 +643,24 @@ impl Diff {
             self.on_verdict(verdict);
         }
         self.reconciler.pump(&mut self.outbox);
+        if self.merged {
+            self.unpair();
+        }
+        let half = (self.plan.max_buffered_items / 2).max(1);
         // The next page is asked for before the compares take the free room: while the emulator or DynamoDB
         // serves a page, the compares of the last one keep the pipe full. (Compares first left the scan to
         // wait until every compare of a page had been sent, and both sides idle while the page was read.)
         for i in 0..self.cursors.len() {
-            if !self.outbox.has_room() || self.held() >= self.plan.max_buffered_items {
+            // A merged sweep's items waiting for their other half are bounded per side instead (below): a
+            // side's next page is what pairs off the other side's waiting items.
+            if !self.outbox.has_room() || self.in_hand() >= self.plan.max_buffered_items {
                 break;
             }
             if self.cursors[i].state != CursorState::Idle {
+                continue;
+            }
+            // A merged sweep's side that is ahead waits for the other to catch up with its items.
+            if self.merged && self.waiting[self.cursors[i].side.index()].len() >= half {
                 continue;
             }
             if let Some(limit) = &self.limit {
@@ -482,31 +682,49 @@ impl Diff {
                 limit,
                 consistent: self.plan.consistent_scan,
             };
-            let slot = self.scanned_slot();
+            let slot = cursor.side.slot();
             self.outbox.push_table(Tag::Scan(i), slot, op);
         }
-        while self.outbox.has_room() && !self.to_compare.is_empty() {
-            let n = MAX_BATCH_GET.min(self.to_compare.len());
-            let batch: Vec<Item> = self.to_compare.drain(..n).collect();
-            let keys = match batch
+        for side in [Pass::Primary, Pass::Replica] {
+            if let Err(e) = self.queue_compares(side) {
+                return self.fail(e);
+            }
+        }
+        self.report_progress(now);
+        let pass_over = self.cursors.iter().all(|c| c.state == CursorState::Done)
+            && self.held() == 0
+            && self.origins.is_empty()
+            && self.reconciler.is_empty()
+            && self.outbox.is_idle();
+        if pass_over {
+            self.end_pass(now);
+        }
+    }
+
+    /// BatchGetItems of the other table for `side`'s scanned items, while there is room.
+    fn queue_compares(&mut self, side: Pass) -> Result<(), JobError> {
+        let queue = side.index();
+        while self.outbox.has_room() && !self.to_compare[queue].is_empty() {
+            let n = MAX_BATCH_GET.min(self.to_compare[queue].len());
+            let batch: Vec<Item> = self.to_compare[queue].drain(..n).collect();
+            let keys = batch
                 .iter()
                 .map(|i| self.key_of(i))
-                .collect::<Result<Vec<_>, _>>()
-            {
-                Ok(keys) => keys,
-                Err(e) => return self.fail(e),
-            };
+                .collect::<Result<Vec<_>, _>>()?;
             self.comparing += batch.len();
-            let slot = self.other_slot();
             self.outbox.push_table(
-                Tag::Compare(batch),
-                slot,
+                Tag::Compare(side, batch),
+                side.other().slot(),
                 TableOp::BatchGet {
                     keys,
                     consistent: false,
                 },
             );
         }
+        Ok(())
+    }
+
+    fn report_progress(&mut self, now: Millis) {
         if let Some(every) = self.plan.progress_every {
             match self.last_progress {
                 None => self.last_progress = Some(now),
@@ -518,36 +736,53 @@ impl Diff {
                 Some(_) => {}
             }
         }
-        let pass_over = self.cursors.iter().all(|c| c.state == CursorState::Done)
-            && self.to_compare.is_empty()
-            && self.comparing == 0
-            && self.reconciler.is_empty()
-            && self.outbox.is_idle();
-        if pass_over {
-            self.out.push_back(Action::Report(DiffEvent::Discrepancies {
-                pass: self.pass,
-                count: self.pass_count,
-            }));
-            self.passes.push((self.pass, self.pass_count));
-            if self.pass == Pass::Primary && !self.plan.backfill {
-                self.start_pass(Pass::Replica);
-                self.advance(now);
-            } else {
-                self.finished = true;
-                self.out
-                    .push_back(Action::Report(DiffEvent::Progress(self.progress)));
-                self.out.push_back(Action::Done(DiffSummary {
-                    progress: self.progress,
-                    passes: self.passes.clone(),
-                    error: None,
-                }));
+    }
+
+    /// The end of a pass (of both, in a merged sweep): its count, then the next pass or the end.
+    fn end_pass(&mut self, now: Millis) {
+        let pass = self.pass;
+        self.push_count(pass);
+        if self.merged {
+            // Pass 2 was swept with pass 1: its held reports, then its count.
+            while let Some(event) = self.held_reports.pop_front() {
+                self.out.push_back(Action::Report(event));
             }
+            self.push_count(Pass::Replica);
+        } else if pass == Pass::Primary && !self.plan.backfill {
+            self.start_pass(Pass::Replica);
+            return self.advance(now);
+        }
+        self.finished = true;
+        self.out
+            .push_back(Action::Report(DiffEvent::Progress(self.progress)));
+        self.out.push_back(Action::Done(DiffSummary {
+            progress: self.progress,
+            passes: self.passes.clone(),
+            error: None,
+        }));
+    }
+
+    fn push_count(&mut self, pass: Pass) {
+        let count = self.pass_counts[pass.index()];
+        self.out
+            .push_back(Action::Report(DiffEvent::Discrepancies { pass, count }));
+        self.passes.push((pass, count));
+    }
+
+    /// Counts a report in `pass` and reports it, or holds it if it is a merged sweep's pass 2.
+    fn report(&mut self, pass: Pass, event: DiffEvent) {
+        self.progress.discrepancies += 1;
+        self.pass_counts[pass.index()] += 1;
+        if self.merged && pass == Pass::Replica && self.held_reports.len() < MAX_HELD_REPORTS {
+            self.held_reports.push_back(event);
+        } else {
+            self.out.push_back(Action::Report(event));
         }
     }
 
     fn on_verdict(&mut self, verdict: Verdict) {
         match verdict {
-            Verdict::Same { .. } => {}
+            Verdict::Same { key } => self.checked(&key, false),
             Verdict::Differs {
                 key,
                 in_primary,
@@ -556,24 +791,64 @@ impl Diff {
                 if self.plan.backfill {
                     return;
                 }
-                self.progress.discrepancies += 1;
-                self.pass_count += 1;
                 let event = match (in_primary, in_target) {
-                    (true, false) => DiffEvent::Missing(key),
-                    (false, true) => DiffEvent::Extraneous(key),
-                    _ => DiffEvent::Different(key),
+                    (true, false) => DiffEvent::Missing(key.clone()),
+                    (false, true) => DiffEvent::Extraneous(key.clone()),
+                    _ => DiffEvent::Different(key.clone()),
                 };
-                self.out.push_back(Action::Report(event));
+                if !self.merged {
+                    return self.report(self.pass, event);
+                }
+                let (primary, replica) = match self.origins.get(&key) {
+                    Some(o) => (o.primary, o.replica),
+                    None => (false, false),
+                };
+                // Pass 2 scans the replica, so it only ever sees a key the replica holds.
+                let second = replica && in_target;
+                if primary {
+                    self.report(Pass::Primary, event.clone());
+                }
+                if second && primary && self.plan.repair {
+                    if let Some(o) = self.origins.get_mut(&key) {
+                        o.second = Some(event);
+                    }
+                } else if second || (replica && !primary) {
+                    self.report(Pass::Replica, event);
+                }
+                if !self.plan.repair {
+                    self.checked(&key, false);
+                }
             }
             Verdict::Repaired { key } => {
                 self.progress.repaired += 1;
-                self.out.push_back(Action::Report(DiffEvent::Repaired(key)));
+                self.out
+                    .push_back(Action::Report(DiffEvent::Repaired(key.clone())));
+                self.checked(&key, false);
             }
             Verdict::Failed { key, attempts } => {
                 self.progress.repair_failures += 1;
-                self.out
-                    .push_back(Action::Report(DiffEvent::RepairFailed { key, attempts }));
+                self.out.push_back(Action::Report(DiffEvent::RepairFailed {
+                    key: key.clone(),
+                    attempts,
+                }));
+                self.checked(&key, true);
             }
+        }
+    }
+
+    /// A merged sweep's key whose check ended; `still_different` when its repair gave up (pass 2 would
+    /// have seen it still different).
+    fn checked(&mut self, key: &Key, still_different: bool) {
+        let Some(origin) = self.origins.remove(key) else {
+            return;
+        };
+        if let Some(event) = origin.second {
+            if still_different {
+                self.report(Pass::Replica, event);
+            }
+        }
+        if origin.again != (false, false) {
+            self.suspect_from(key.clone(), origin.again);
         }
     }
 }

@@ -172,6 +172,13 @@ mod world {
         ((u64::from(h) * u64::from(total.max(1))) >> 32) as u32
     }
 
+    fn salted_hash(salt: u64, key: &Key) -> u64 {
+        let digest = Sha256::digest(format!("{salt}/{key:?}").as_bytes());
+        u64::from_be_bytes([
+            digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+        ])
+    }
+
     /// An in-memory DynamoDB table: Scan with segments and pages, BatchGetItem, BatchWriteItem, GetItem and
     /// conditional writes, with injected faults.
     #[derive(Debug, Clone)]
@@ -186,6 +193,9 @@ mod world {
         pub page_size: usize,
         /// Calls served (including failed ones).
         pub calls: u64,
+        /// Scan order: `None` is key order; `Some(salt)` orders by a salted hash of the key (then the key),
+        /// so two tables with different salts scan the same keys in unrelated orders.
+        pub scan_salt: Option<u64>,
     }
 
     impl MemTable {
@@ -197,6 +207,7 @@ mod world {
                 faults: Faults::none(),
                 page_size: 50,
                 calls: 0,
+                scan_salt: None,
             }
         }
 
@@ -265,13 +276,17 @@ mod world {
                         None => None,
                     };
                     let limit = limit.map_or(self.page_size, |l| l as usize).max(1);
-                    let page: Vec<(&Key, &Item)> = self
+                    let salt = self.scan_salt;
+                    let rank = |k: &Key| salt.map(|salt| salted_hash(salt, k));
+                    let start = start.map(|s| (rank(&s), s));
+                    let mut page: Vec<(&Key, &Item)> = self
                         .items
                         .iter()
-                        .filter(|(k, _)| start.as_ref().is_none_or(|s| *k > s))
                         .filter(|(k, _)| segment_of(k, *total_segments) == *segment)
-                        .take(limit)
+                        .filter(|(k, _)| start.as_ref().is_none_or(|(r, s)| (rank(k), *k) > (*r, s)))
                         .collect();
+                    page.sort_by_cached_key(|(k, _)| (rank(k), *k));
+                    page.truncate(limit);
                     let last_key = if page.len() == limit {
                         page.last().map(|(k, _)| k.to_item())
                     } else {

@@ -67,10 +67,55 @@ fn tags(events: &[DiffEvent]) -> Vec<String> {
         .collect()
 }
 
+/// `tags`, sorted within each pass (the order of a pass's reports follows its rechecks, not its scan).
+fn tags_by_pass(events: &[DiffEvent]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut pass = Vec::new();
+    for tag in tags(events) {
+        if tag.starts_with("discrepancies") {
+            pass.sort();
+            out.append(&mut pass);
+            out.push(tag);
+        } else {
+            pass.push(tag);
+        }
+    }
+    pass.sort();
+    out.append(&mut pass);
+    out
+}
+
 #[test]
 fn the_original_scenario_reports_four_discrepancies_twice_without_repair() {
-    let world = original_world();
-    let h = run(world, DiffPlan::new(schema()), 1);
+    for merge_scans in [true, false] {
+        let mut plan = DiffPlan::new(schema());
+        plan.merge_scans = merge_scans;
+        let h = run(original_world(), plan.clone(), 1);
+        assert_eq!(
+            tags_by_pass(&h.events),
+            [
+                "different range2",
+                "missing range1",
+                "discrepancies Primary 2",
+                "different range2",
+                "extraneous range3",
+                "discrepancies Replica 2",
+            ],
+            "merge_scans {merge_scans}"
+        );
+        let summary = h.summary.clone().unwrap();
+        assert_eq!(summary.progress.discrepancies, 4);
+        assert_eq!(summary.progress.compared, 6, "every scanned item compared once");
+        let again = run(h.world, plan, 2);
+        assert_eq!(again.summary.unwrap().progress.discrepancies, 4);
+    }
+}
+
+#[test]
+fn the_two_pass_order_reports_the_original_scenario_in_scan_order() {
+    let mut plan = DiffPlan::new(schema());
+    plan.merge_scans = false;
+    let h = run(original_world(), plan, 1);
     assert_eq!(
         tags(&h.events),
         [
@@ -82,25 +127,35 @@ fn the_original_scenario_reports_four_discrepancies_twice_without_repair() {
             "discrepancies Replica 2",
         ]
     );
-    let summary = h.summary.clone().unwrap();
-    assert_eq!(summary.progress.discrepancies, 4);
-    let again = run(h.world, DiffPlan::new(schema()), 2);
-    assert_eq!(again.summary.unwrap().progress.discrepancies, 4);
 }
 
 #[test]
 fn the_original_scenario_repairs_three_then_finds_none() {
-    let mut plan = DiffPlan::new(schema());
-    plan.repair = true;
-    let h = run(original_world(), plan.clone(), 3);
-    let summary = h.summary.clone().unwrap();
-    assert_eq!(summary.error, None);
-    assert_eq!(summary.progress.discrepancies, 3, "{:?}", tags(&h.events));
-    assert_eq!(summary.passes, vec![(Pass::Primary, 2), (Pass::Replica, 1)]);
-    assert_eq!(summary.progress.repaired, 3);
-    assert!(h.world.primary.same_items(&h.world.replica));
-    let again = run(h.world, plan, 4);
-    assert_eq!(again.summary.unwrap().progress.discrepancies, 0);
+    for merge_scans in [true, false] {
+        let mut plan = DiffPlan::new(schema());
+        plan.repair = true;
+        plan.merge_scans = merge_scans;
+        let h = run(original_world(), plan.clone(), 3);
+        let summary = h.summary.clone().unwrap();
+        assert_eq!(summary.error, None);
+        assert_eq!(summary.progress.discrepancies, 3, "{:?}", tags(&h.events));
+        assert_eq!(summary.passes, vec![(Pass::Primary, 2), (Pass::Replica, 1)]);
+        assert_eq!(
+            tags_by_pass(&h.events),
+            [
+                "different range2",
+                "missing range1",
+                "discrepancies Primary 2",
+                "extraneous range3",
+                "discrepancies Replica 1",
+            ],
+            "merge_scans {merge_scans}"
+        );
+        assert_eq!(summary.progress.repaired, 3);
+        assert!(h.world.primary.same_items(&h.world.replica));
+        let again = run(h.world, plan, 4);
+        assert_eq!(again.summary.unwrap().progress.discrepancies, 0);
+    }
 }
 
 #[test]
@@ -258,16 +313,21 @@ proptest! {
     #[test]
     fn a_diff_reports_exactly_the_differing_keys(
         primary in table(), replica in table(), seed in any::<u64>(), fault in any::<bool>(),
-        page in 1usize..40, total in 1u32..5, in_flight in 1usize..12,
+        page in 1usize..40, total in 1u32..5, in_flight in 1usize..12, merge_scans in any::<bool>(),
+        orders_differ in any::<bool>(), buffered in 1usize..60,
     ) {
-        let world = build(&primary, &replica, seed, fault, page);
+        let mut world = build(&primary, &replica, seed, fault, page);
+        if orders_differ {
+            world.replica.scan_salt = Some(seed);
+        }
         let mut plan = DiffPlan::new(schema());
+        plan.merge_scans = merge_scans;
         plan.total_segments = total;
         plan.segments = (0..total).collect();
         plan.retry = patient();
         plan.seed = seed;
         plan.max_in_flight = in_flight;
-        plan.max_buffered_items = 50;
+        plan.max_buffered_items = buffered;
         let mut h = Harness::new(Diff::new(plan), world, seed);
         h.run_to_end();
         let summary = h.summary.clone().unwrap();
@@ -288,16 +348,39 @@ proptest! {
         // Different keys are seen in both passes.
         prop_assert_eq!(d.len(), 2 * different.len());
         prop_assert_eq!(summary.progress.scanned as usize, primary.len() + replica.len());
+        prop_assert_eq!(summary.progress.compared, summary.progress.scanned, "each item compared once");
+        prop_assert_eq!(
+            summary.passes,
+            vec![(Pass::Primary, (m.len() + different.len()) as u64), (Pass::Replica, (e.len() + different.len()) as u64)]
+        );
+        // Pass 2's reports come after pass 1's count, pass 1's before it, in either order of work.
+        let end_of_pass_1 = h.events.iter()
+            .position(|ev| matches!(ev, DiffEvent::Discrepancies { pass: Pass::Primary, .. }))
+            .unwrap();
+        for (i, ev) in h.events.iter().enumerate() {
+            match ev {
+                DiffEvent::Missing(_) => prop_assert!(i < end_of_pass_1),
+                DiffEvent::Extraneous(_) => prop_assert!(i > end_of_pass_1),
+                _ => {}
+            }
+        }
+        let firsts = h.events[..end_of_pass_1].iter().filter(|ev| matches!(ev, DiffEvent::Different(_))).count();
+        prop_assert_eq!(firsts, different.len());
     }
 
     #[test]
     fn a_repair_makes_the_tables_equal_and_a_second_diff_finds_nothing(
         primary in table(), replica in table(), seed in any::<u64>(), fault in any::<bool>(),
-        page in 1usize..40, total in 1u32..4, in_flight in 1usize..12,
+        page in 1usize..40, total in 1u32..4, in_flight in 1usize..12, merge_scans in any::<bool>(),
+        orders_differ in any::<bool>(),
     ) {
-        let world = build(&primary, &replica, seed, fault, page);
+        let mut world = build(&primary, &replica, seed, fault, page);
+        if orders_differ {
+            world.replica.scan_salt = Some(seed);
+        }
         let mut plan = DiffPlan::new(schema());
         plan.repair = true;
+        plan.merge_scans = merge_scans;
         plan.total_segments = total;
         plan.segments = (0..total).collect();
         plan.retry = patient();
@@ -309,6 +392,9 @@ proptest! {
         prop_assert_eq!(&summary.error, &None);
         prop_assert_eq!(summary.progress.repair_failures, 0);
         prop_assert!(h.world.primary.same_items(&h.world.replica));
+        // Pass 2 no longer sees what pass 1 repaired: only the extraneous keys.
+        let extraneous = replica.keys().filter(|k| !primary.contains_key(k)).count() as u64;
+        prop_assert_eq!(summary.passes[1], (Pass::Replica, extraneous));
         let mut again = Harness::new(Diff::new(plan), h.world.clone(), seed + 1);
         again.run_to_end();
         prop_assert_eq!(again.summary.clone().unwrap().progress.discrepancies, 0);
@@ -372,7 +458,9 @@ type Stream = std::rc::Rc<std::cell::RefCell<VecDeque<(Key, Option<Item>)>>>;
 #[test]
 fn the_next_page_is_asked_for_while_the_last_ones_compares_are_in_flight() {
     use ddbrep_engine::io::{Action, Input, TableOp, TableResult, TableSlot};
-    let mut diff = Diff::new(DiffPlan::new(schema()));
+    let mut plan = DiffPlan::new(schema());
+    plan.merge_scans = false;
+    let mut diff = Diff::new(plan);
     let Some(Action::Table { id, .. }) = diff.poll() else {
         panic!("a scan")
     };
@@ -410,4 +498,50 @@ fn the_next_page_is_asked_for_while_the_last_ones_compares_are_in_flight() {
     }
     assert_eq!(scans, [last_key], "the second page is asked for at once");
     assert_eq!(compares, 15, "the rest of the room goes to compares");
+}
+
+/// Requests served by both tables for a diff of two equal 1,000-item tables, pages of 50, holding at most
+/// 200 items.
+fn requests_for(merge_scans: bool, orders_differ: bool) -> (u64, u64) {
+    let items: BTreeMap<u8, u8> = BTreeMap::new();
+    let mut world = build(&items, &items, 7, false, 50);
+    for i in 0..1000u32 {
+        let it = item(&format!("r{i:04}"), Value::from(i64::from(i)));
+        world.primary.put(it.clone());
+        world.replica.put(it);
+    }
+    if orders_differ {
+        world.replica.scan_salt = Some(7);
+    }
+    let mut plan = DiffPlan::new(schema());
+    plan.merge_scans = merge_scans;
+    plan.max_buffered_items = 200;
+    let h = run(world, plan, 7);
+    let summary = h.summary.clone().unwrap();
+    assert_eq!(summary.progress.discrepancies, 0);
+    assert_eq!(summary.progress.compared, 2000);
+    (h.world.primary.calls, h.world.replica.calls)
+}
+
+#[test]
+fn a_merged_sweep_reads_no_item_twice_when_the_orders_agree_and_no_more_than_two_passes_when_not() {
+    let scans = 1000 / 50 + 1;
+    assert_eq!(
+        requests_for(true, false),
+        (scans, scans),
+        "scans only, no BatchGetItem"
+    );
+    let (p, r) = requests_for(false, false);
+    // Each page's 50 keys are one BatchGetItem as soon as the page is in.
+    assert_eq!(
+        (p, r),
+        (scans + 20, scans + 20),
+        "two passes: a BatchGetItem per page"
+    );
+    let (p, r) = requests_for(true, true);
+    assert!(p + r <= 2 * (scans + 20), "unrelated orders: {p} + {r} requests");
+    assert!(
+        p > scans && r > scans,
+        "unrelated orders fall back to BatchGetItem"
+    );
 }

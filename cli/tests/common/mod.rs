@@ -164,6 +164,38 @@ impl TestEnv {
             .unwrap();
     }
 
+    /// Many DynamoDB-JSON items, by BatchWriteItem, eight requests at once (the emulator applies every
+    /// request of a batch).
+    pub async fn put_many(&self, table: &str, items: &[String]) {
+        let mut batches = tokio::task::JoinSet::new();
+        for chunk in items.chunks(25) {
+            let requests: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
+                .iter()
+                .map(|item| {
+                    let item = ddb_json::parse_item(item).unwrap();
+                    let put = aws_sdk_dynamodb::types::PutRequest::builder()
+                        .set_item(Some(item_to_sdk(&item)))
+                        .build()
+                        .unwrap();
+                    aws_sdk_dynamodb::types::WriteRequest::builder()
+                        .put_request(put)
+                        .build()
+                })
+                .collect();
+            let call = self.ddb.batch_write_item().request_items(table, requests).send();
+            batches.spawn(async move {
+                let out = call.await.unwrap();
+                assert!(out.unprocessed_items().is_none_or(|u| u.is_empty()));
+            });
+            if batches.len() >= 8 {
+                batches.join_next().await.unwrap().unwrap();
+            }
+        }
+        while let Some(done) = batches.join_next().await {
+            done.unwrap();
+        }
+    }
+
     pub async fn delete(&self, table: &str, key: &str) {
         let key = ddb_json::parse_item(key).unwrap();
         self.ddb
