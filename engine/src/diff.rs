@@ -258,16 +258,14 @@ impl Waiting {
 /// Where a merged sweep's suspect key came from, and what is still owed for it.
 #[derive(Debug, Default)]
 struct Origin {
-    /// Found from the primary's scan (counts in pass 1).
-    primary: bool,
-    /// Found from the replica's scan (counts in pass 2).
-    replica: bool,
+    /// Found from the primary's scan (counts in pass 1), from the replica's (counts in pass 2); by
+    /// `Pass::index`.
+    found: [bool; 2],
     /// Pass 2's report of a key both scans saw, waiting for the repair's outcome: a repaired key is equal
     /// by the time pass 2 would have looked, a failed one is not.
     second: Option<DiffEvent>,
-    /// Found again while its check was running (from the primary's scan, the replica's): checked again
-    /// after it.
-    again: (bool, bool),
+    /// Found again while its check was running (by `Pass::index`): checked again after it.
+    again: [bool; 2],
 }
 
 impl From<RTag> for Tag {
@@ -386,6 +384,11 @@ impl Diff {
         self.to_compare[0].len() + self.to_compare[1].len() + self.comparing + self.reconciler.len()
     }
 
+    /// A merged sweep's bound on one side's waiting items.
+    fn half_buffer(&self) -> usize {
+        (self.plan.max_buffered_items / 2).max(1)
+    }
+
     /// Whether every scan of `side` has ended.
     fn scanned_all(&self, side: Pass) -> bool {
         self.cursors
@@ -396,23 +399,23 @@ impl Diff {
 
     /// A key whose items differ (or one is missing), found from `side`'s scan: rechecked by the reconciler.
     fn suspect(&mut self, key: Key, side: Pass) {
-        let from = (side == Pass::Primary, side == Pass::Replica);
+        let mut from = [false; 2];
+        from[side.index()] = true;
         self.suspect_from(key, from);
     }
 
-    /// The same, found from the primary's scan, the replica's, or both (`from`).
-    fn suspect_from(&mut self, key: Key, from: (bool, bool)) {
+    /// The same, found from the scans marked in `from` (by `Pass::index`).
+    fn suspect_from(&mut self, key: Key, from: [bool; 2]) {
         if !self.merged {
             self.reconciler.add(key);
             return;
         }
         match self.origins.get_mut(&key) {
             // Its check is running: check it once more afterwards, counting what that finds for `from`.
-            Some(origin) => origin.again = (origin.again.0 || from.0, origin.again.1 || from.1),
+            Some(origin) => origin.again = [origin.again[0] || from[0], origin.again[1] || from[1]],
             None => {
                 let origin = Origin {
-                    primary: from.0,
-                    replica: from.1,
+                    found: from,
                     ..Origin::default()
                 };
                 self.origins.insert(key.clone(), origin);
@@ -429,14 +432,14 @@ impl Diff {
         };
         self.progress.compared += 2;
         if !equal_ignoring(Some(&item), Some(&other), &self.plan.ignore) {
-            self.suspect_from(key, (true, true));
+            self.suspect_from(key, [true, true]);
         }
     }
 
     /// Moves waiting items that can no longer meet their other half in time to the BatchGetItem path: all of
     /// a side whose other scan has ended, and the oldest of both sides while both hold half the buffer.
     fn unpair(&mut self) {
-        let half = (self.plan.max_buffered_items / 2).max(1);
+        let half = self.half_buffer();
         for side in [Pass::Primary, Pass::Replica] {
             if self.scanned_all(side.other()) {
                 let i = side.index();
@@ -554,10 +557,7 @@ impl Diff {
                 if self.plan.backfill {
                     for item in items {
                         let key = self.key_of(&item)?;
-                        self.out
-                            .push_back(Action::Report(DiffEvent::Backfill(key.clone())));
-                        self.progress.discrepancies += 1;
-                        self.pass_counts[0] += 1;
+                        self.report(Pass::Primary, DiffEvent::Backfill(key.clone()));
                         self.reconciler.add(key);
                     }
                 } else if self.merged {
@@ -646,7 +646,7 @@ impl Diff {
         if self.merged {
             self.unpair();
         }
-        let half = (self.plan.max_buffered_items / 2).max(1);
+        let half = self.half_buffer();
         // The next page is asked for before the compares take the free room: while the emulator or DynamoDB
         // serves a page, the compares of the last one keep the pipe full. (Compares first left the scan to
         // wait until every compare of a page had been sent, and both sides idle while the page was read.)
@@ -799,21 +799,23 @@ impl Diff {
                 if !self.merged {
                     return self.report(self.pass, event);
                 }
-                let (primary, replica) = match self.origins.get(&key) {
-                    Some(o) => (o.primary, o.replica),
-                    None => (false, false),
-                };
-                // Pass 2 scans the replica, so it only ever sees a key the replica holds.
-                let second = replica && in_target;
+                let [primary, replica] = self.origins.get(&key).map_or([false; 2], |o| o.found);
                 if primary {
                     self.report(Pass::Primary, event.clone());
                 }
-                if second && primary && self.plan.repair {
-                    if let Some(o) = self.origins.get_mut(&key) {
-                        o.second = Some(event);
-                    }
-                } else if second || (replica && !primary) {
+                if replica && !primary {
+                    // The replica's scan's own finding.
                     self.report(Pass::Replica, event);
+                } else if replica && in_target {
+                    // Both scans saw it; pass 2 (which only sees keys the replica holds) counts it again,
+                    // unless a repair makes it equal first.
+                    if self.plan.repair {
+                        if let Some(o) = self.origins.get_mut(&key) {
+                            o.second = Some(event);
+                        }
+                    } else {
+                        self.report(Pass::Replica, event);
+                    }
                 }
                 if !self.plan.repair {
                     self.checked(&key, false);
@@ -847,7 +849,7 @@ impl Diff {
                 self.report(Pass::Replica, event);
             }
         }
-        if origin.again != (false, false) {
+        if origin.again != [false, false] {
             self.suspect_from(key.clone(), origin.again);
         }
     }
