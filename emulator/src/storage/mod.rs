@@ -11,10 +11,13 @@
 //! # Checkpoints
 //! The WAL is copied back into the database by a checkpointer thread on its own connection, not by the
 //! writer: the writer's WAL hook wakes it each time the log has grown by [`CHECKPOINT_FRAMES`] pages, and a
-//! PASSIVE checkpoint runs beside the writer without blocking it. When the log reaches [`WRITER_CHECKPOINT_FRAMES`]
-//! the writer checkpoints too, as SQLite's own autocheckpoint would, but finds most frames already copied;
-//! its checkpoint completes the log, so the log starts over and stays short. A checkpoint changes where
-//! committed pages live, not what is committed, so durability is the commit's, as before.
+//! PASSIVE checkpoint runs beside the writer without blocking it, after which the checkpointer syncs the
+//! database file itself (SQLite syncs it only when a checkpoint reaches the end of the log, which one beside
+//! a busy writer never does). When the log reaches [`WRITER_CHECKPOINT_FRAMES`] the writer asks for one more
+//! pass and, once that pass is done, checkpoints itself: it finds only that pass's tail to copy and sync, and
+//! as no other writer is appending, its checkpoint completes the log, so the log starts over and stays
+//! short. A checkpoint changes where committed pages live, not what is committed, so durability is the
+//! commit's, as before.
 //!
 //! # Reads
 //! [`Storage::read`] runs on a pooled read-only connection; WAL readers see every committed write and never
@@ -115,9 +118,8 @@ type Job = Box<dyn FnOnce(&WriteCtx<'_>) -> (Reply, bool) + Send>;
 /// WAL pages at which the writer wakes the checkpointer (SQLite's own autocheckpoint default).
 pub const CHECKPOINT_FRAMES: i32 = 1000;
 
-/// WAL pages at which the writer checkpoints itself (64 MiB of 4 KiB pages; a longer log means fewer copies
-/// of the pages every write touches, BatchWriteItem +10 % over SQLite's default of 1000). Under a steady
-/// load the checkpointer trails the writer and never finds the log fully copied, so the log would never start over;
+/// WAL pages at which the writer checkpoints itself (64 MiB of 4 KiB pages). Under a steady load the
+/// checkpointer trails the writer and never finds the log fully copied, so the log would never start over;
 /// the writer's checkpoint copies what the checkpointer has not yet (the frames it did are skipped) and, with
 /// no other writer, finishes, so the next transaction starts the log from the beginning.
 pub const WRITER_CHECKPOINT_FRAMES: i32 = 16_384;
@@ -187,27 +189,52 @@ impl Storage {
         let wake = Arc::new(Wake::default());
         let checkpoint_conn = Connection::open(&path)?;
         checkpoint_conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // A connection learns that the database is in WAL mode when it first reads it; until then its
+        // checkpoints do nothing and report (-1, -1).
+        checkpoint_conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
         let checkpointer_wake = Arc::clone(&wake);
+        // A throwaway database is never synced (synchronous=OFF).
+        let db_file = if temporary {
+            None
+        } else {
+            Some(std::fs::File::open(&path)?)
+        };
         let checkpointer = std::thread::Builder::new()
             .name("ddbrep-emu-checkpointer".into())
-            .spawn(move || run_checkpointer(&checkpoint_conn, &checkpointer_wake))?;
+            .spawn(move || run_checkpointer(&checkpoint_conn, db_file.as_ref(), &checkpointer_wake))?;
         let hook_wake = Arc::clone(&wake);
         // The log's length at the last ring: the checkpointer is rung once per CHECKPOINT_FRAMES new pages,
         // not at every commit past the first thousand (each checkpoint syncs the files).
         let mut rung_at = 0;
+        // Past WRITER_CHECKPOINT_FRAMES: the checkpointer pass after which the writer finishes the log.
+        let mut finish_after: Option<u64> = None;
+        let mut last_pages = 0;
         conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: i32| {
-            if pages < rung_at {
-                rung_at = 0; // the log started over
+            if pages < last_pages {
+                // The log started over (the writer finished it, or the checkpointer caught up while the
+                // writer was idle).
+                rung_at = 0;
+                finish_after = None;
             }
+            last_pages = pages;
             if pages >= WRITER_CHECKPOINT_FRAMES {
-                // Never an error from here: SQLite would report it as the commit's, though the commit is
-                // done. Busy (the checkpointer is at work) is retried at the next commit.
-                if let Err(error) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
-                    tracing::debug!(%error, "writer checkpoint deferred");
+                // First one more pass of the checkpointer, beside the writer, so that the writer's own
+                // checkpoint (which the writer waits for, syncs included) has only that pass's tail to copy.
+                match finish_after {
+                    None => finish_after = Some(hook_wake.ring()),
+                    Some(pass) if hook_wake.finished(pass) => {
+                        // Never an error from here: SQLite would report it as the commit's, though the commit
+                        // is done. Busy (the checkpointer is at work) is retried at the next commit.
+                        match wal.checkpoint_v2(CheckpointMode::PASSIVE) {
+                            Ok(_) => finish_after = None,
+                            Err(error) => tracing::debug!(%error, "writer checkpoint deferred"),
+                        }
+                    }
+                    Some(_) => {}
                 }
             } else if pages - rung_at >= CHECKPOINT_FRAMES {
                 rung_at = pages;
-                hook_wake.ring();
+                let _ = hook_wake.ring();
             }
             Ok(())
         }))?;
@@ -253,11 +280,14 @@ impl Storage {
         }
     }
 
-    /// How many checkpoints the checkpointer thread has run.
+    /// How many WAL frames the checkpointer thread's checkpoints have found copied, summed, and whether it
+    /// has finished every pass it was rung for.
     #[cfg(test)]
-    fn checkpoints(&self) -> u64 {
-        lock(&self.checkpointer).as_ref().map_or(0, |(wake, _)| {
-            wake.done.load(std::sync::atomic::Ordering::Relaxed)
+    fn checkpointer_state(&self) -> (u64, bool) {
+        lock(&self.checkpointer).as_ref().map_or((0, true), |(wake, _)| {
+            let state = lock(&wake.state);
+            let idle = !state.rung && wake.finished(state.started);
+            (wake.copied.load(std::sync::atomic::Ordering::Relaxed), idle)
         })
     }
 
@@ -359,20 +389,34 @@ fn remove_database_files(path: &Path) {
 struct Wake {
     state: Mutex<WakeState>,
     bell: Condvar,
-    /// Checkpoints the checkpointer has run.
+    /// Checkpoints the checkpointer has finished (passes are numbered from 1 in the order they start).
     done: std::sync::atomic::AtomicU64,
+    /// WAL frames its checkpoints found copied, summed (0 if its checkpoints never run).
+    copied: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
 struct WakeState {
     rung: bool,
     closed: bool,
+    /// Passes started.
+    started: u64,
 }
 
 impl Wake {
-    fn ring(&self) {
-        lock(&self.state).rung = true;
+    /// Rings; returns the number of the pass that will answer this ring (one that starts after it).
+    fn ring(&self) -> u64 {
+        let mut state = lock(&self.state);
+        state.rung = true;
+        let pass = state.started + 1;
+        drop(state);
         self.bell.notify_one();
+        pass
+    }
+
+    /// Whether pass `pass` has finished.
+    fn finished(&self, pass: u64) -> bool {
+        self.done.load(std::sync::atomic::Ordering::Acquire) >= pass
     }
 
     fn close(&self) {
@@ -389,6 +433,7 @@ impl Wake {
             }
             if state.rung {
                 state.rung = false;
+                state.started += 1;
                 return true;
             }
             state = self
@@ -401,17 +446,86 @@ impl Wake {
 
 /// Copies the WAL into the database each time the writer rings, beside the writer (PASSIVE: it never
 /// waits for the writer or for readers, and copies what it can).
-fn run_checkpointer(conn: &Connection, wake: &Wake) {
+fn run_checkpointer(conn: &Connection, db_file: Option<&std::fs::File>, wake: &Wake) {
     while wake.wait() {
         // Busy when the writer is checkpointing at the same moment; the writer's checkpoint bounds the log.
-        if let Err(error) = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
-            tracing::debug!(%error, "background checkpoint skipped");
+        match conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
+            Ok((_, copied)) => {
+                let copied = u64::try_from(copied).unwrap_or(0);
+                wake.copied
+                    .fetch_add(copied, std::sync::atomic::Ordering::Relaxed);
+                // SQLite syncs the database file only when a checkpoint reaches the end of the log, which a
+                // pass beside a busy writer never does; the writer's checkpoint would then sync every page
+                // copied since its last one, while the writer waits. Synced here, it has only the tail.
+                if let Some(file) = db_file.filter(|_| copied > 0) {
+                    if let Err(error) = file.sync_data() {
+                        tracing::debug!(%error, "background sync failed");
+                    }
+                }
+            }
+            Err(error) => tracing::debug!(%error, "background checkpoint skipped"),
         }
-        wake.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        wake.done.fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 }
 
-fn run_writer(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, catalog: Arc<RwLock<Catalog>>) {
+/// Runs one cached statement that returns no rows (the group's `BEGIN`/`COMMIT` and each job's savepoint:
+/// rusqlite's `Transaction` and `Savepoint` parse theirs anew each time, a few per cent of the writer's time
+/// under PutItem).
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// One group: `BEGIN IMMEDIATE`, each job in its own savepoint (released if it succeeded, rolled back if
+/// not), the group's counter updates, `COMMIT`; on an error, `ROLLBACK`. Returns each job's reply.
+fn run_group(
+    conn: &Connection,
+    group: &mut Vec<Job>,
+    replies: &mut Vec<Reply>,
+    catalog: &RwLock<Catalog>,
+) -> rusqlite::Result<()> {
+    // IMMEDIATE: the write lock is taken at BEGIN (waiting on the busy handler if need be). A DEFERRED group
+    // whose first job reads before it writes had to upgrade its read snapshot to a write, and under S3
+    // PutObject load (a SELECT of the current version, then INSERTs) about one group in 100,000 failed that
+    // upgrade at once with "database is locked", failing every job in it.
+    run_cached(conn, "BEGIN IMMEDIATE")?;
+    let result = (|| {
+        let mut counters: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+        for job in group.drain(..) {
+            run_cached(conn, "SAVEPOINT job")?;
+            let ctx = WriteCtx {
+                conn,
+                catalog,
+                counters: RefCell::new(BTreeMap::new()),
+            };
+            let (reply, keep) = job(&ctx);
+            replies.push(reply);
+            if keep {
+                for (table, (items, bytes)) in ctx.counters.into_inner() {
+                    let entry = counters.entry(table).or_default();
+                    entry.0 += items;
+                    entry.1 += bytes;
+                }
+            } else {
+                run_cached(conn, "ROLLBACK TO job")?;
+            }
+            run_cached(conn, "RELEASE job")?;
+        }
+        // One counter update per table per group, for all of its writes.
+        for (table, (items, bytes)) in counters {
+            items::add_to_counters(conn, table, items, bytes)?;
+        }
+        run_cached(conn, "COMMIT")
+    })();
+    if result.is_err() && !conn.is_autocommit() {
+        if let Err(error) = run_cached(conn, "ROLLBACK") {
+            tracing::error!(%error, "rollback of a failed group failed");
+        }
+    }
+    result
+}
+
+fn run_writer(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, catalog: Arc<RwLock<Catalog>>) {
     let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = rx.blocking_recv() {
         group.push(first);
@@ -422,39 +536,7 @@ fn run_writer(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, catalo
             }
         }
         let mut replies: Vec<Reply> = Vec::with_capacity(group.len());
-        let outcome = (|| -> rusqlite::Result<()> {
-            // IMMEDIATE: the write lock is taken at BEGIN (waiting on the busy handler if need be). A DEFERRED
-            // group whose first job reads before it writes had to upgrade its read snapshot to a write, and
-            // under S3 PutObject load (a SELECT of the current version, then INSERTs) about one group in
-            // 100,000 failed that upgrade at once with "database is locked", failing every job in it.
-            let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let mut counters: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-            for job in group.drain(..) {
-                let sp = tx.savepoint()?;
-                let ctx = WriteCtx {
-                    conn: &sp,
-                    catalog: &catalog,
-                    counters: RefCell::new(BTreeMap::new()),
-                };
-                let (reply, keep) = job(&ctx);
-                replies.push(reply);
-                if keep {
-                    for (table, (items, bytes)) in ctx.counters.into_inner() {
-                        let entry = counters.entry(table).or_default();
-                        entry.0 += items;
-                        entry.1 += bytes;
-                    }
-                    sp.commit()?;
-                } else {
-                    sp.finish()?; // rolls back (savepoints roll back by default when not committed)
-                }
-            }
-            // One counter update per table per group, for all of its writes.
-            for (table, (items, bytes)) in counters {
-                items::add_to_counters(&tx, table, items, bytes)?;
-            }
-            tx.commit()
-        })();
+        let outcome = run_group(&conn, &mut group, &mut replies, &catalog);
         let outcome = outcome.map_err(Arc::new);
         if outcome.is_err() {
             // The group is lost: the catalog may hold changes that were rolled back, so reload it.
@@ -534,28 +616,66 @@ mod tests {
             .unwrap();
     }
 
+    /// The frames in `path`'s log now (a PASSIVE checkpoint from a new connection reports them).
+    fn log_frames(path: &Path) -> i32 {
+        let observer = Connection::open(path).unwrap();
+        observer
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+            .unwrap();
+        observer
+            .wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE)
+            .unwrap()
+            .0
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_checkpointer_keeps_the_log_short_and_loses_nothing() {
+    async fn the_checkpointer_copies_the_log_beside_the_writer() {
+        let dir = std::env::temp_dir().join(format!("ddbrep-emu-checkpointer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db.sqlite");
+        let storage = Storage::open(&path, Durability::Process, 1).unwrap();
+        let rows = usize::try_from(2 * CHECKPOINT_FRAMES).unwrap();
+        write_rows(&storage, 0, rows).await; // one commit: the writer rings once
+                                             // Wait for the checkpointer to have copied frames and be idle (a condition, with a deadline). A
+                                             // connection that has not read the database yet does not know it is in WAL mode, and its checkpoints
+                                             // copy nothing: the checkpointer's once did not.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (copied, idle) = storage.checkpointer_state();
+            if copied > 0 && idle {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the checkpointer copied {copied} frames"
+            );
+            std::thread::yield_now();
+        }
+        // It copied the whole log while the writer was idle, so the next commit starts the log over.
+        write_rows(&storage, rows, rows + 10).await;
+        let log = log_frames(&path);
+        assert!((0..100).contains(&log), "the log holds {log} frames");
+        drop(storage);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_starts_over_under_a_steady_load_and_loses_nothing() {
         let dir = std::env::temp_dir().join(format!("ddbrep-emu-checkpoint-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("db.sqlite");
-        // Past the writer's bound, so the log must have started over.
-        let rows = usize::try_from(WRITER_CHECKPOINT_FRAMES + 4 * CHECKPOINT_FRAMES).unwrap();
+        // Twice the writer's bound: past it, the writer finishes the log once the checkpointer's next pass is
+        // done (or the checkpointer catches up between two commits), so the log starts over long before.
+        let rows = usize::try_from(2 * WRITER_CHECKPOINT_FRAMES + 4 * CHECKPOINT_FRAMES).unwrap();
         let storage = Storage::open(&path, Durability::Process, 1).unwrap();
         for chunk in (0..rows).step_by(50) {
             write_rows(&storage, chunk, (chunk + 50).min(rows)).await;
         }
-        // The checkpointer was rung; wait for it to have run (a condition, with a deadline).
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while storage.checkpoints() == 0 {
-            assert!(std::time::Instant::now() < deadline, "the checkpointer never ran");
-            std::thread::yield_now();
-        }
-        // Without checkpoints the log would hold every row; it starts over at most a group past the bound.
+        // The log file keeps the longest log there was (it is reused from the start, not truncated).
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
         let wal_bytes = std::fs::metadata(&wal).unwrap().len();
-        let bound = u64::try_from(WRITER_CHECKPOINT_FRAMES + 100).unwrap() * 4120;
+        let bound = u64::try_from(2 * WRITER_CHECKPOINT_FRAMES).unwrap() * 4120;
         let written = u64::try_from(rows * ROW).unwrap();
         assert!(
             wal_bytes < bound,
