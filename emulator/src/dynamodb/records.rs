@@ -128,37 +128,33 @@ pub fn apply(
         if before == after {
             continue;
         }
+        // The entry's index key, then the base item's key.
+        let run = |sql: &str, entry: KeyColumns| -> rusqlite::Result<()> {
+            conn.prepare_cached(sql)?.execute(params![
+                table.meta.id,
+                index.name,
+                entry.h,
+                entry.pk,
+                entry.sk,
+                cols.h,
+                cols.pk,
+                cols.sk
+            ])?;
+            Ok(())
+        };
         if let Some(entry) = before {
-            conn.prepare_cached(
+            run(
                 "DELETE FROM index_entries WHERE table_id = ?1 AND index_name = ?2 AND ih = ?3 AND ipk = ?4
                  AND isk = ?5 AND h = ?6 AND pk = ?7 AND sk = ?8",
-            )?
-            .execute(params![
-                table.meta.id,
-                index.name,
-                entry.h,
-                entry.pk,
-                entry.sk,
-                cols.h,
-                cols.pk,
-                cols.sk
-            ])?;
+                entry,
+            )?;
         }
         if let Some(entry) = after {
-            conn.prepare_cached(
+            run(
                 "INSERT OR REPLACE INTO index_entries (table_id, index_name, ih, ipk, isk, h, pk, sk)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                table.meta.id,
-                index.name,
-                entry.h,
-                entry.pk,
-                entry.sk,
-                cols.h,
-                cols.pk,
-                cols.sk
-            ])?;
+                entry,
+            )?;
         }
     }
     if let Some(stream) = table.active_stream() {

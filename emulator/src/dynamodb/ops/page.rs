@@ -75,6 +75,27 @@ impl Select {
     }
 }
 
+/// The index a Query or Scan names (its definition and key schema), or none for the table itself; a
+/// strongly consistent read of a global secondary index is refused, as DynamoDB does.
+pub fn read_index<'t>(
+    table: &'t Table,
+    index_name: Option<&str>,
+    consistent_read: Option<bool>,
+) -> Result<Option<(&'t IndexMeta, &'t KeySchema)>, DdbError> {
+    let Some(name) = index_name else {
+        return Ok(None);
+    };
+    let index = table.index(name).ok_or_else(|| {
+        DdbError::validation(format!("The table does not have the specified index: {name}"))
+    })?;
+    if consistent_read == Some(true) && index.0.global {
+        return Err(DdbError::validation(
+            "Consistent reads are not supported on global secondary indexes",
+        ));
+    }
+    Ok(Some(index))
+}
+
 /// Reads `Limit`: at least 1.
 pub fn limit(v: Option<i64>) -> Result<Option<usize>, DdbError> {
     match v {

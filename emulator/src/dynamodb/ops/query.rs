@@ -45,17 +45,7 @@ pub fn run(svc: &Service, _req: &Request, body: &[u8]) -> Result<Vec<u8>, DdbErr
             "The legacy parameters KeyConditions, QueryFilter and AttributesToGet are not supported yet; use KeyConditionExpression, FilterExpression and ProjectionExpression",
         ));
     }
-    let index = match &input.index_name {
-        Some(name) => Some(table.index(name).ok_or_else(|| {
-            DdbError::validation(format!("The table does not have the specified index: {name}"))
-        })?),
-        None => None,
-    };
-    if input.consistent_read == Some(true) && index.is_some_and(|(i, _)| i.global) {
-        return Err(DdbError::validation(
-            "Consistent reads are not supported on global secondary indexes",
-        ));
-    }
+    let index = page::read_index(&table, input.index_name.as_deref(), input.consistent_read)?;
     let schema = index.map(|(_, k)| k).unwrap_or(&table.key);
     let text = input.key_condition_expression.as_deref().ok_or_else(|| {
         DdbError::validation(

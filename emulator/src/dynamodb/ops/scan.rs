@@ -45,17 +45,7 @@ pub fn run(svc: &Service, _req: &Request, body: &[u8]) -> Result<Vec<u8>, DdbErr
             "The legacy parameters ScanFilter and AttributesToGet are not supported yet; use FilterExpression and ProjectionExpression",
         ));
     }
-    let index = match &input.index_name {
-        Some(name) => Some(table.index(name).ok_or_else(|| {
-            DdbError::validation(format!("The table does not have the specified index: {name}"))
-        })?),
-        None => None,
-    };
-    if input.consistent_read == Some(true) && index.is_some_and(|(i, _)| i.global) {
-        return Err(DdbError::validation(
-            "Consistent reads are not supported on global secondary indexes",
-        ));
-    }
+    let index = page::read_index(&table, input.index_name.as_deref(), input.consistent_read)?;
     let hash_range = match (input.segment, input.total_segments) {
         (None, None) => (0, 1i64 << 32),
         (Some(_), None) => {
