@@ -203,38 +203,15 @@ impl Storage {
             .name("ddbrep-emu-checkpointer".into())
             .spawn(move || run_checkpointer(&checkpoint_conn, db_file.as_ref(), &checkpointer_wake))?;
         let hook_wake = Arc::clone(&wake);
-        // The log's length at the last ring: the checkpointer is rung once per CHECKPOINT_FRAMES new pages,
-        // not at every commit past the first thousand (each checkpoint syncs the files).
-        let mut rung_at = 0;
-        // Past WRITER_CHECKPOINT_FRAMES: the checkpointer pass after which the writer finishes the log.
-        let mut finish_after: Option<u64> = None;
-        let mut last_pages = 0;
+        let mut policy = LogPolicy::default();
         conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: i32| {
-            if pages < last_pages {
-                // The log started over (the writer finished it, or the checkpointer caught up while the
-                // writer was idle).
-                rung_at = 0;
-                finish_after = None;
-            }
-            last_pages = pages;
-            if pages >= WRITER_CHECKPOINT_FRAMES {
-                // First one more pass of the checkpointer, beside the writer, so that the writer's own
-                // checkpoint (which the writer waits for, syncs included) has only that pass's tail to copy.
-                match finish_after {
-                    None => finish_after = Some(hook_wake.ring()),
-                    Some(pass) if hook_wake.finished(pass) => {
-                        // Never an error from here: SQLite would report it as the commit's, though the commit
-                        // is done. Busy (the checkpointer is at work) is retried at the next commit.
-                        match wal.checkpoint_v2(CheckpointMode::PASSIVE) {
-                            Ok(_) => finish_after = None,
-                            Err(error) => tracing::debug!(%error, "writer checkpoint deferred"),
-                        }
-                    }
-                    Some(_) => {}
+            if policy.after_commit(pages, &hook_wake) {
+                // Never an error from here: SQLite would report it as the commit's, though the commit is
+                // done. Busy (the checkpointer is at work) is retried at the next commit.
+                match wal.checkpoint_v2(CheckpointMode::PASSIVE) {
+                    Ok(_) => policy.checkpointed(),
+                    Err(error) => tracing::debug!(%error, "writer checkpoint deferred"),
                 }
-            } else if pages - rung_at >= CHECKPOINT_FRAMES {
-                rung_at = pages;
-                let _ = hook_wake.ring();
             }
             Ok(())
         }))?;
@@ -381,6 +358,56 @@ fn remove_database_files(path: &Path) {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);
         let _ = std::fs::remove_file(p);
+    }
+}
+
+/// What the writer's WAL hook decides after each commit, from the log's length then (its own state, so that
+/// the decisions can be tested without threads or timing).
+#[derive(Debug, Default)]
+struct LogPolicy {
+    /// The log's length at the last ring: the checkpointer is rung once per [`CHECKPOINT_FRAMES`] new
+    /// pages, not at every commit past the first thousand (each pass syncs the files).
+    rung_at: i32,
+    /// The log's length at the last commit (shorter now means it started over).
+    last_pages: i32,
+    /// Past [`WRITER_CHECKPOINT_FRAMES`]: the checkpointer's pass after which the writer finishes the log.
+    finish_after: Option<u64>,
+}
+
+impl LogPolicy {
+    /// After a commit that left `pages` pages in the log: rings the checkpointer if it is due, and says
+    /// whether the writer should checkpoint now.
+    fn after_commit(&mut self, pages: i32, wake: &Wake) -> bool {
+        if pages < self.last_pages {
+            // The log started over (the writer finished it, or the checkpointer caught up while the writer
+            // was idle).
+            self.rung_at = 0;
+            self.finish_after = None;
+        }
+        self.last_pages = pages;
+        if pages >= WRITER_CHECKPOINT_FRAMES {
+            // First one more pass of the checkpointer, beside the writer, so that the writer's own checkpoint
+            // (which the writer waits for, syncs included) has only that pass's tail to copy.
+            match self.finish_after {
+                None => {
+                    self.finish_after = Some(wake.ring());
+                    false
+                }
+                Some(pass) => wake.finished(pass),
+            }
+        } else {
+            if pages - self.rung_at >= CHECKPOINT_FRAMES {
+                self.rung_at = pages;
+                let _ = wake.ring();
+            }
+            false
+        }
+    }
+
+    /// The writer's checkpoint ran (if readers kept it from finishing the log, the next commit past the
+    /// bound asks for another pass first).
+    fn checkpointed(&mut self) {
+        self.finish_after = None;
     }
 }
 
@@ -614,6 +641,77 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    /// The checkpointer's side of a ring, without its thread: takes the ring and finishes the pass.
+    fn run_pass(wake: &Wake) {
+        assert!(wake.wait());
+        wake.done.fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    #[test]
+    fn the_writer_rings_every_thousand_pages_and_finishes_the_log_after_one_more_pass() {
+        let wake = Wake::default();
+        let rung = |wake: &Wake| lock(&wake.state).rung;
+        let mut policy = LogPolicy::default();
+        let c = CHECKPOINT_FRAMES;
+        assert!(!policy.after_commit(c - 1, &wake));
+        assert!(!rung(&wake));
+        assert!(!policy.after_commit(c, &wake));
+        assert!(rung(&wake), "rung at {c} pages");
+        run_pass(&wake);
+        assert!(!policy.after_commit(2 * c - 1, &wake));
+        assert!(!rung(&wake), "not rung again before another {c} pages");
+        assert!(!policy.after_commit(2 * c, &wake));
+        assert!(rung(&wake));
+        run_pass(&wake);
+
+        // Past the bound: one ring, no checkpoint until the pass after it is done, then one at each commit
+        // until a checkpoint runs (a busy one is retried).
+        let w = WRITER_CHECKPOINT_FRAMES;
+        assert!(!policy.after_commit(w, &wake));
+        assert!(rung(&wake));
+        assert!(!policy.after_commit(w + 10, &wake), "the pass has not run");
+        run_pass(&wake);
+        assert!(policy.after_commit(w + 20, &wake), "the pass is done");
+        assert!(policy.after_commit(w + 30, &wake), "a busy checkpoint is retried");
+        policy.checkpointed();
+        // Readers kept that checkpoint from finishing the log: another pass first, then another checkpoint.
+        assert!(!policy.after_commit(w + 40, &wake));
+        assert!(rung(&wake));
+        run_pass(&wake);
+        assert!(policy.after_commit(w + 50, &wake));
+        policy.checkpointed();
+
+        // The log started over: rings are counted from its start again.
+        assert!(!policy.after_commit(10, &wake));
+        assert!(!rung(&wake));
+        assert!(!policy.after_commit(c - 1, &wake));
+        assert!(!rung(&wake));
+        assert!(!policy.after_commit(c, &wake));
+        assert!(rung(&wake));
+        run_pass(&wake);
+
+        // A pass already running when the writer passes the bound does not count: the one after it does.
+        assert!(!policy.after_commit(2 * c, &wake));
+        assert!(wake.wait()); // that ring's pass starts ...
+        assert!(!policy.after_commit(w, &wake)); // ... the writer passes the bound and rings ...
+        wake.done.fetch_add(1, std::sync::atomic::Ordering::Release); // ... the running pass ends
+        assert!(!policy.after_commit(w + 10, &wake), "it started before the ring");
+        run_pass(&wake);
+        assert!(
+            policy.after_commit(w + 20, &wake),
+            "the pass the writer rang for is done"
+        );
+        policy.checkpointed();
+
+        // The checkpointer caught up while the writer waited: the log started over, nothing is pending.
+        let mut policy = LogPolicy::default();
+        let wake = Wake::default();
+        assert!(!policy.after_commit(w, &wake));
+        assert!(!policy.after_commit(5, &wake));
+        run_pass(&wake);
+        assert!(!policy.after_commit(w, &wake), "a new round rings first");
     }
 
     /// The frames in `path`'s log now (a PASSIVE checkpoint from a new connection reports them).
