@@ -43,6 +43,45 @@ fn has_binary_or_set(v: &Value) -> bool {
     }
 }
 
+/// Well-formed JSON shaped like an item whose values are often wrong: repeated names, every type tag, and
+/// bodies of the right and wrong kinds (empty sets, bad numbers and base64, nested lists and maps).
+fn item_shaped_text() -> impl Strategy<Value = String> {
+    let tag = prop::sample::select(vec![
+        "S", "N", "B", "BOOL", "NULL", "SS", "NS", "BS", "L", "M", "X",
+    ]);
+    let body = prop::sample::select(vec![
+        r#""a""#,
+        r#""""#,
+        r#""1""#,
+        r#""-1.5e3""#,
+        r#""1e500""#,
+        r#""x""#,
+        r#""AAE=""#,
+        r#""!!""#,
+        "true",
+        "false",
+        "1",
+        "null",
+        "[]",
+        r#"["a"]"#,
+        r#"["1","1"]"#,
+        r#"["a","b"]"#,
+        r#"["AAE="]"#,
+        "{}",
+        r#"[{"S":"a"}]"#,
+        r#"[{"NULL":true}]"#,
+        r#"{"x":{"N":"2"}}"#,
+        r#"{"x":{"S":""}}"#,
+        r#"{"N":"1"}"#,
+    ]);
+    let name = prop::sample::select(vec!["a", "b", ""]);
+    let entry = (name, prop::collection::vec((tag, body), 0..3)).prop_map(|(name, typed)| {
+        let typed: Vec<String> = typed.iter().map(|(t, b)| format!(r#""{t}":{b}"#)).collect();
+        format!(r#""{name}":{{{}}}"#, typed.join(","))
+    });
+    prop::collection::vec(entry, 0..4).prop_map(|entries| format!("{{{}}}", entries.join(",")))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -142,6 +181,24 @@ proptest! {
             (KeyValue::B(x), KeyValue::B(y)) => prop_assert_eq!(a.cmp(&b), x.cmp(y)),
             (KeyValue::N(x), KeyValue::N(y)) => prop_assert_eq!(a.cmp(&b), x.cmp(y)),
             _ => {}
+        }
+    }
+
+    /// The emulator decodes request items with the streaming decoder and falls back to the tree
+    /// (`serde_json::Value`, then `item_from_json`) only for its error: so whatever the streaming decoder
+    /// accepts, the tree must accept too, as the same item.
+    #[test]
+    fn the_streaming_decoder_accepts_what_the_tree_decoder_does_as_the_same_item(item in testing::item(6)) {
+        let text = ddb_json::item_to_string(&item);
+        let tree: serde_json::Value = serde_json::from_str(&text).unwrap();
+        prop_assert_eq!(ddb_json::item_from_json(&tree).unwrap(), ddb_json::parse_item(&text).unwrap());
+    }
+
+    #[test]
+    fn the_streaming_decoder_accepts_nothing_the_tree_decoder_refuses(text in item_shaped_text()) {
+        if let Ok(streamed) = ddb_json::parse_item(&text) {
+            let tree: serde_json::Value = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(ddb_json::item_from_json(&tree), Ok(streamed));
         }
     }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use ddbrep_engine::codec::ddb_json;
 use ddbrep_engine::model::{Item, Key, KeySchema, Value};
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::Value as Json;
 
 use super::error::DdbError;
@@ -21,6 +22,22 @@ pub fn input<T: DeserializeOwned>(body: &[u8]) -> Result<T, DdbError> {
 /// An `Item` parameter: DynamoDB-JSON, every value rule checked.
 pub fn item(json: &Json) -> Result<Item, DdbError> {
     ddb_json::item_from_json(json).map_err(|e| DdbError::from_model(&e))
+}
+
+/// An `Item` parameter kept as its text (`Box<RawValue>` in an input), decoded straight into the model by
+/// the engine's streaming decoder, with no `serde_json::Value` tree in between (a map and a tag string per
+/// attribute value, and a copy of every string: most of a BatchWriteItem's parsing). A refused item is
+/// decoded again through the tree, so that its error is exactly [`item`]'s. (A missing `Box<RawValue>`
+/// field is serde's "missing field" error, as a missing `Json` field is.)
+pub fn item_text(raw: &RawValue) -> Result<Item, DdbError> {
+    match ddb_json::parse_item(raw.get()) {
+        Ok(item) => Ok(item),
+        Err(_) => {
+            let json: Json =
+                serde_json::from_str(raw.get()).map_err(|e| DdbError::serialization(e.to_string()))?;
+            item(&json)
+        }
+    }
 }
 
 /// A `Key` parameter: exactly the table's key attributes, valid.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use ddbrep_engine::model::{Item, Key};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value as Json};
 
 use super::table;
@@ -38,7 +39,7 @@ struct WriteRequest {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct PutRequest {
-    item: Json,
+    item: Box<RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -76,7 +77,7 @@ pub async fn run(svc: &Service, req: &Request, body: &[u8]) -> Result<Vec<u8>, D
         for request in requests {
             let write = match (&request.put_request, &request.delete_request) {
                 (Some(put), None) => {
-                    let item = wire::item(&put.item)?;
+                    let item = wire::item_text(&put.item)?;
                     item.validate().map_err(|e| DdbError::from_model(&e))?;
                     let key = table.key.key_of(&item).map_err(|e| DdbError::from_item_key(&e, &table.key))?;
                     super::check_index_keys(&table, &item)?;

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value as Json;
 
 use super::{check_index_keys, return_old_on_failure, table, write_one, write_output, ReturnValues};
@@ -14,7 +15,7 @@ use crate::dynamodb::{wire, Request, Service};
 #[serde(rename_all = "PascalCase")]
 struct Input {
     table_name: String,
-    item: Json,
+    item: Box<RawValue>,
     condition_expression: Option<String>,
     expression_attribute_names: Option<BTreeMap<String, String>>,
     expression_attribute_values: Option<BTreeMap<String, Json>>,
@@ -34,7 +35,7 @@ pub async fn run(svc: &Service, req: &Request, body: &[u8]) -> Result<Vec<u8>, D
             "The legacy parameter Expected is not supported yet; use ConditionExpression",
         ));
     }
-    let item = wire::item(&input.item)?;
+    let item = wire::item_text(&input.item)?;
     item.validate().map_err(|e| DdbError::from_model(&e))?;
     let key = table
         .key
