@@ -381,3 +381,48 @@ async fn incremental_rekey_keeps_the_live_pipelines_write_that_lands_after_its_l
     let summary: serde_json::Value = serde_json::from_str(again.stdout.lines().last().unwrap()).unwrap();
     assert_eq!(summary["migrated"], 0, "{}", again.stdout);
 }
+
+/// A conditional put the engine sends (If-Match the ETag it read, If-None-Match when it read nothing) is
+/// answered PreconditionFailed whenever the object is no longer as read: a different ETag (412), an object
+/// where there was none (412), and none where there was one, which S3 answers 404 NoSuchKey. That last one
+/// was an error that stopped incremental-diff-table's repair when the live pipeline deleted the object
+/// between the repair's read and its write.
+#[tokio::test]
+async fn a_conditional_put_on_an_object_that_changed_or_went_is_a_failed_precondition() {
+    use ddbrep::drive::s3::S3Bucket;
+    use ddbrep::drive::ObjectStore as _;
+    use ddbrep_engine::io::{ObjectCondition, ObjectOp, ObjectResult};
+
+    let env = common::start().await;
+    env.create_bucket("conditional", true).await;
+    let bucket = S3Bucket {
+        client: env.s3.clone(),
+        bucket: "conditional".into(),
+    };
+    let put = |key: &str, condition: ObjectCondition| ObjectOp::Put {
+        key: key.into(),
+        body: b"body".to_vec(),
+        metadata: std::collections::BTreeMap::new(),
+        condition,
+    };
+    let ObjectResult::Put { etag, .. } = bucket.call(put("k", ObjectCondition::IfNoneMatch)).await.unwrap()
+    else {
+        panic!("the first put of a new key succeeds");
+    };
+    let failed = |result| matches!(result, Ok(ObjectResult::PreconditionFailed));
+    assert!(failed(bucket.call(put("k", ObjectCondition::IfNoneMatch)).await));
+    assert!(failed(
+        bucket
+            .call(put("k", ObjectCondition::IfMatch("\"0000\"".into())))
+            .await
+    ));
+    assert!(failed(
+        bucket
+            .call(put("gone", ObjectCondition::IfMatch(etag.clone())))
+            .await
+    ));
+    assert!(matches!(
+        bucket.call(put("k", ObjectCondition::IfMatch(etag))).await,
+        Ok(ObjectResult::Put { .. })
+    ));
+}

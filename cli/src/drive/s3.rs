@@ -42,6 +42,7 @@ impl ObjectStore for S3Bucket {
                     .key(&key)
                     .body(ByteStream::from(body))
                     .set_metadata((!metadata.is_empty()).then(|| metadata.into_iter().collect()));
+                let if_match = matches!(condition, ObjectCondition::IfMatch(_));
                 put = match condition {
                     ObjectCondition::None => put,
                     ObjectCondition::IfNoneMatch => put.if_none_match("*"),
@@ -52,11 +53,13 @@ impl ObjectStore for S3Bucket {
                         etag: out.e_tag.unwrap_or_default(),
                         version_id: out.version_id,
                     }),
-                    // 412, and 409 ConditionalRequestConflict (a racing conditional write) alike.
+                    // 412, 409 ConditionalRequestConflict (a racing conditional write), and If-Match on a key
+                    // with no current object, which S3 answers 404 NoSuchKey (deleted since it was read), alike.
                     Err(e)
                         if code(&e) == Some("PreconditionFailed")
                             || code(&e) == Some("ConditionalRequestConflict")
-                            || status(&e) == Some(412) =>
+                            || status(&e) == Some(412)
+                            || (if_match && code(&e) == Some("NoSuchKey")) =>
                     {
                         Ok(ObjectResult::PreconditionFailed)
                     }
