@@ -189,9 +189,7 @@ impl Storage {
         let wake = Arc::new(Wake::default());
         let checkpoint_conn = Connection::open(&path)?;
         checkpoint_conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        // A connection learns that the database is in WAL mode when it first reads it; until then its
-        // checkpoints do nothing and report (-1, -1).
-        checkpoint_conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
+        learn_wal_mode(&checkpoint_conn)?;
         let checkpointer_wake = Arc::clone(&wake);
         // A throwaway database is never synced (synchronous=OFF).
         let db_file = if temporary {
@@ -350,6 +348,13 @@ impl Drop for Storage {
             remove_database_files(&self.path);
         }
     }
+}
+
+/// Reads the database once: a connection learns that it is in WAL mode when it first reads it, and until
+/// then its checkpoints do nothing and report `(-1, -1)`.
+fn learn_wal_mode(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+        .map(|_| ())
 }
 
 /// Deletes a database file and its WAL and shared-memory files, if present.
@@ -717,9 +722,7 @@ mod tests {
     /// The frames in `path`'s log now (a PASSIVE checkpoint from a new connection reports them).
     fn log_frames(path: &Path) -> i32 {
         let observer = Connection::open(path).unwrap();
-        observer
-            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
-            .unwrap();
+        learn_wal_mode(&observer).unwrap();
         observer
             .wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE)
             .unwrap()
@@ -733,10 +736,11 @@ mod tests {
         let path = dir.join("db.sqlite");
         let storage = Storage::open(&path, Durability::Process, 1).unwrap();
         let rows = usize::try_from(2 * CHECKPOINT_FRAMES).unwrap();
-        write_rows(&storage, 0, rows).await; // one commit: the writer rings once
-                                             // Wait for the checkpointer to have copied frames and be idle (a condition, with a deadline). A
-                                             // connection that has not read the database yet does not know it is in WAL mode, and its checkpoints
-                                             // copy nothing: the checkpointer's once did not.
+        // One commit: the writer rings once.
+        write_rows(&storage, 0, rows).await;
+        // Wait for the checkpointer to have copied frames and be idle (a condition, with a deadline). A
+        // connection that has not read the database yet does not know it is in WAL mode, and its checkpoints
+        // copy nothing: the checkpointer's once did not.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             let (copied, idle) = storage.checkpointer_state();
